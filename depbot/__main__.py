@@ -1,0 +1,5 @@
+import sys
+
+from depbot.cli import main
+
+sys.exit(main())

@@ -1,0 +1,22 @@
+"""The index seam: where the releases of a project come from."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from depbot.errors import RunError
+from depbot.models import NormalizedName, Release
+
+__all__ = ["Index", "IndexLookupError"]
+
+
+class IndexLookupError(RunError):
+    """One project could not be looked up (after retries): the caller skips that package."""
+
+
+class Index(ABC):
+    """A source of releases for a project name."""
+
+    @abstractmethod
+    def releases(self, name: NormalizedName) -> tuple[Release, ...]:
+        """Every release of ``name``, ascending by version; raises IndexLookupError."""
