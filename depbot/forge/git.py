@@ -1,0 +1,73 @@
+"""The one module that runs git (through GitPython): commands, and where depbot keeps its state.
+
+depbot's state lives in ``<common git dir>/depbot/``, never in the working tree, so a linked
+worktree of the user's repository shares it with the main checkout.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import git
+from git.exc import GitCommandError, GitCommandNotFound
+
+from depbot.forge.interface import ForgeError
+
+__all__ = ["ZERO_OID", "Git", "depbot_dir", "git_common_dir"]
+
+ZERO_OID = "0" * 40
+"""``update-ref``'s "must not exist yet" old value."""
+
+
+class Git:
+    """git commands run in ``cwd``; any failure becomes a ForgeError naming the command."""
+
+    def __init__(self, cwd: Path, env: Mapping[str, str] | None = None) -> None:
+        self.cwd = cwd
+        self._env = dict(env or {})
+        self._git = git.Git(str(cwd))
+
+    def run(self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None) -> str:
+        """The command's stdout without its final newline; raises ForgeError on a non-zero exit."""
+        merged = {**self._env, **(env or {})}
+        command = [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *args]
+        try:
+            if stdin is None:
+                return self._execute(command, merged, None)
+            # Popen needs a real file descriptor for stdin; a spooled temp file gives one.
+            with tempfile.TemporaryFile() as handle:
+                handle.write(stdin)
+                handle.seek(0)
+                return self._execute(command, merged, handle)
+        except GitCommandNotFound as exc:
+            raise ForgeError(f"git is not installed or not on PATH: {exc}") from None
+        except GitCommandError as exc:
+            stderr = (exc.stderr or "").strip().removeprefix("stderr:").strip(" '\n")
+            raise ForgeError(f"git {args[0]} failed in {self.cwd}: {stderr}") from None
+
+    def ok(self, *args: str) -> bool:
+        """Whether the command exits with 0 (for questions such as "does this ref exist")."""
+        try:
+            self.run(*args)
+        except ForgeError:
+            return False
+        return True
+
+    def _execute(self, command: list[str], env: dict[str, str], stdin: object) -> str:
+        out = self._git.execute(command, env=env or None, istream=stdin)  # type: ignore[call-overload]
+        return str(out)
+
+
+def git_common_dir(repo: Path) -> Path:
+    """The absolute git directory shared by every worktree of ``repo``; ForgeError if none."""
+    out = Git(repo).run("rev-parse", "--path-format=absolute", "--git-common-dir")
+    return Path(out)
+
+
+def depbot_dir(repo: Path) -> Path:
+    """``<common git dir>/depbot``, created when missing: the home of depbot's state and lock."""
+    path = git_common_dir(repo) / "depbot"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,208 @@
+"""How plans and run outcomes look: JSON (stable fields, SPEC §7), Markdown, and terminal text.
+
+Pure functions from values to strings or JSON-ready dicts; the CLI decides where they go.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from depbot.models import Advisory, BatchOutcome, Plan, Update
+
+__all__ = [
+    "plan_json",
+    "plan_markdown",
+    "plan_text",
+    "run_json",
+    "run_markdown",
+    "run_text",
+    "to_json",
+]
+
+SCHEMA = 1
+
+
+def to_json(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2, sort_keys=False)
+
+
+def _advisory_json(a: Advisory) -> dict[str, Any]:
+    return {"id": a.id, "aliases": sorted(a.aliases), "fixed": [str(v) for v in a.fixed]}
+
+
+def _update_json(u: Update) -> dict[str, Any]:
+    return {
+        "name": u.name,
+        "lockfiles": list(u.lockfiles),
+        "current": str(u.current),
+        "target": str(u.target),
+        "kind": u.kind.value,
+        "advisories": [_advisory_json(a) for a in u.advisories],
+        "breaking": u.breaking,
+    }
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """The stable ``plan`` document of SPEC §7, and nothing else."""
+    return {
+        "schema": SCHEMA,
+        "updates": [_update_json(u) for u in plan.updates],
+        "skipped": [{"name": s.name, "reason": s.reason} for s in plan.skipped],
+        "batches": [
+            {
+                "id": b.id,
+                "kind": b.kind.value,
+                "updates": [{"name": u.name, "target": str(u.target)} for u in b.updates],
+            }
+            for b in plan.batches
+        ],
+    }
+
+
+def _advisory_ids(u: Update) -> str:
+    return ", ".join(a.id for a in u.advisories)
+
+
+def _change(u: Update) -> str:
+    return f"{u.current} → {u.target}" + (" (breaking)" if u.breaking else "")
+
+
+def plan_markdown(plan: Plan) -> str:
+    """The plan as GitHub-flavoured Markdown, for a CI step summary."""
+    lines = ["# depbot plan", ""]
+    if not plan.batches:
+        lines.append("Everything is up to date.")
+    for batch in plan.batches:
+        lines += [f"## `{batch.branch}` ({batch.kind.value})", ""]
+        lines += ["| package | change | advisories | lockfiles |", "| --- | --- | --- | --- |"]
+        for u in batch.updates:
+            files = ", ".join(u.lockfiles)
+            lines.append(f"| {u.name} | {_change(u)} | {_advisory_ids(u)} | {files} |")
+        lines.append("")
+    lines += _problems_markdown(plan)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _problems_markdown(plan: Plan) -> list[str]:
+    lines: list[str] = []
+    if plan.source_errors:
+        lines += ["## Advisory sources that could not answer", ""]
+        lines += [f"- **{e}**" for e in plan.source_errors] + [""]
+    if plan.skipped:
+        lines += ["## Skipped", ""]
+        lines += [f"- {s.name}: {s.reason}" for s in plan.skipped] + [""]
+    if plan.notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in plan.notes] + [""]
+    return lines
+
+
+def plan_text(plan: Plan, console: Console) -> None:
+    """The plan on a terminal: one table per batch; plain lines when not a terminal."""
+    if not plan.batches:
+        console.print("Everything is up to date.")
+    for batch in plan.batches:
+        title = f"{batch.branch} ({batch.kind.value}, {len(batch.updates)} updates)"
+        rows = [(u.name, _change(u), _advisory_ids(u), ", ".join(u.lockfiles)) for u in batch.updates]
+        _table(console, title, ("package", "change", "advisories", "lockfiles"), rows)
+    _problems_text(console, plan.source_errors, plan.skipped, plan.notes)
+
+
+def _problems_text(
+    console: Console, errors: Sequence[str], skipped: Sequence[Any], notes: Sequence[str]
+) -> None:
+    for e in errors:
+        console.print(f"[bold red]ADVISORY SOURCE FAILED:[/] {e}", highlight=False)
+    if skipped:
+        console.print("Skipped:")
+        for s in skipped:
+            console.print(f"  {s.name}: {s.reason}", highlight=False, markup=False)
+    for n in notes:
+        console.print(f"Note: {n}", highlight=False, markup=False)
+
+
+def _table(
+    console: Console, title: str, header: Sequence[str], rows: Sequence[Sequence[str]]
+) -> None:
+    if not console.is_terminal:
+        console.print(title, highlight=False, markup=False)
+        for row in rows:
+            console.print("  " + "  ".join(c for c in row if c), highlight=False, markup=False)
+        return
+    table = Table(title=title, title_justify="left")
+    for h in header:
+        table.add_column(h)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+# ---------------------------------------------------------------------------- run
+
+
+def run_json(trigger: str, outcomes: Sequence[BatchOutcome]) -> dict[str, Any]:
+    """The stable ``run`` document of SPEC §7."""
+    return {
+        "schema": SCHEMA,
+        "trigger": trigger,
+        "batches": [
+            {
+                "id": o.batch.id,
+                "kind": o.batch.kind.value,
+                "status": o.status,
+                "branch": o.branch,
+                "pr": o.pr,
+                "kept": [
+                    {"name": u.name, "current": str(u.current), "target": str(u.target)}
+                    for u in o.kept
+                ],
+                "rolled_back": [
+                    {
+                        "name": r.update.name,
+                        "current": str(r.update.current),
+                        "target": str(r.update.target),
+                        "reason": r.reason,
+                    }
+                    for r in o.rolled_back
+                ],
+                "test_runs": o.test_runs,
+            }
+            for o in outcomes
+        ],
+    }
+
+
+def _outcome_rows(o: BatchOutcome) -> list[tuple[str, str, str]]:
+    rows = [(u.name, _change(u), "kept") for u in o.kept]
+    rows += [(r.update.name, _change(r.update), f"rolled back: {r.reason}") for r in o.rolled_back]
+    return rows
+
+
+def run_text(trigger: str, outcomes: Sequence[BatchOutcome], console: Console) -> None:
+    """The run's outcome per batch on a terminal (plain lines when not a terminal)."""
+    if not outcomes:
+        console.print(f"Nothing to do ({trigger}).")
+    for o in outcomes:
+        where = f" on {o.branch}" if o.branch else ""
+        title = f"{o.batch.id}: {o.status}{where} ({o.test_runs} test runs)"
+        _table(console, title, ("package", "change", "result"), _outcome_rows(o))
+        if o.message:
+            console.print(o.message, highlight=False, markup=False)
+
+
+def run_markdown(trigger: str, outcomes: Sequence[BatchOutcome]) -> str:
+    """The run's outcome as Markdown, for a CI step summary."""
+    lines = [f"# depbot run ({trigger})", ""]
+    for o in outcomes:
+        where = f" on `{o.branch}`" if o.branch else ""
+        lines += [f"## {o.batch.id}: {o.status}{where}, {o.test_runs} test runs", ""]
+        lines += ["| package | change | result |", "| --- | --- | --- |"]
+        lines += [f"| {n} | {c} | {r} |" for n, c, r in _outcome_rows(o)]
+        if o.message:
+            lines += ["", "```", o.message, "```"]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,203 @@
+"""Classify stage: the security, minor and major updates each pin has (SPEC §3).
+
+Pure: takes the parsed lockfiles, the check stage's result and the configuration, returns
+updates and the packages that could not be updated, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from packaging.version import InvalidVersion, Version
+
+from depbot.config import Config
+from depbot.models import (
+    Advisory,
+    CheckResult,
+    Kind,
+    Lockfile,
+    NormalizedName,
+    Release,
+    Skipped,
+    Update,
+    canonicalize_name,
+)
+
+__all__ = ["candidates", "classify", "series"]
+
+_KIND_ORDER = {Kind.SECURITY: 0, Kind.MINOR: 1, Kind.MAJOR: 2}
+
+
+def series(v: Version) -> tuple[int, ...]:
+    """The epoch and first release segment; for ``0.x`` the epoch and first two segments."""
+    release = v.release
+    if release[0] == 0:
+        return (v.epoch, 0, release[1] if len(release) > 1 else 0)
+    return (v.epoch, release[0])
+
+
+def candidates(
+    current: Version,
+    releases: Sequence[Release],
+    python: Sequence[Version],
+    allow_pre: bool,
+) -> list[Version]:
+    """Releases newer than ``current`` that may replace it, ascending (ignore rules aside).
+
+    Not yanked, installable on every Python in ``python``, no pre-/dev release unless
+    ``allow_pre`` or ``current`` is one, and carrying the same local label as ``current``
+    (``2.1.0+cu118`` only moves to ``…+cu118``; an unlabelled pin never gains a label).
+    """
+    allow_pre = allow_pre or current.is_prerelease
+    floor = _public(current)
+    found: set[Version] = set()
+    for release in releases:
+        version = release.version
+        if version.local != current.local or _public(version) <= floor:
+            continue
+        if release.yanked or (version.is_prerelease and not allow_pre):
+            continue
+        if all(release.installable_on(py) for py in python):
+            found.add(version)
+    return sorted(found)
+
+
+def classify(
+    lockfiles: Sequence[Lockfile], check: CheckResult, config: Config
+) -> tuple[tuple[Update, ...], tuple[Skipped, ...]]:
+    """Every update of every pin, one per (name, current version) and kind, sorted.
+
+    A package pinned at different versions in two lockfiles yields separate updates, each
+    listing its lockfiles; the target must install on the Python of each of them.
+
+    - security: ``current`` is affected by advisories that have a fix. Target: the lowest
+      candidate affected by none of them, the lowest in the current series if there is one
+      (else ``breaking``). Advisories without any fix, fixes that cannot be installed, and a
+      fix the configuration ignores are reported as skipped instead.
+    - minor: the latest candidate in the current series; major: the latest candidate when it
+      is in a newer series (``breaking``). A package can have both.
+    - Next to a security update, minor and major are proposed only above its target and only
+      to releases free of the advisories it fixes, so no batch moves back into a hole the
+      security batch closes. Without a security update they follow the usual rules.
+    - Packages the check stage skipped are left out; ignored targets are not candidates.
+    """
+    already = {canonicalize_name(s.name) for s in check.skipped}
+    updates: list[Update] = []
+    skipped: list[Skipped] = []
+    for (name, current), where in sorted(_pins(lockfiles).items()):
+        if name in already:
+            continue
+        found, reasons = _classify_pin(name, current, where, check, config)
+        updates += found
+        skipped += reasons
+    updates.sort(key=lambda u: (u.name, u.current, _KIND_ORDER[u.kind]))
+    return tuple(updates), tuple(dict.fromkeys(skipped))
+
+
+# ---------------------------------------------------------------------------- one pin
+
+
+@dataclass
+class _Where:
+    """The lockfiles that pin one (name, version) and the Pythons they target."""
+
+    lockfiles: set[str] = field(default_factory=set)
+    pythons: set[Version] = field(default_factory=set)
+
+
+def _pins(lockfiles: Iterable[Lockfile]) -> dict[tuple[NormalizedName, Version], _Where]:
+    pins: dict[tuple[NormalizedName, Version], _Where] = {}
+    for lockfile in lockfiles:
+        python = _python(lockfile.header.python_version)
+        for pin in lockfile.pins:
+            where = pins.setdefault((pin.name, pin.version), _Where())
+            where.lockfiles.add(str(lockfile.path))
+            if python is not None:
+                where.pythons.add(python)
+    return pins
+
+
+def _python(text: str | None) -> Version | None:
+    # an unreadable header version means "unknown", which only disables the filter
+    if text is None:
+        return None
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def _classify_pin(
+    name: NormalizedName, current: Version, where: _Where, check: CheckResult, config: Config
+) -> tuple[list[Update], list[Skipped]]:
+    allow_pre = name in config.allow_prereleases or "*" in config.allow_prereleases
+    pool = candidates(current, check.releases.get(name, ()), sorted(where.pythons), allow_pre)
+    wanted = [v for v in pool if not config.ignores(name, v)]
+    lockfiles = tuple(sorted(where.lockfiles))
+
+    def update(kind: Kind, target: Version, advisories: tuple[Advisory, ...] = ()) -> Update:
+        breaking = series(target) != series(current)
+        return Update(name, current, target, kind, lockfiles, advisories, breaking)
+
+    # advisories speak of public versions; a local label is a build variant of the same code
+    affecting = [a for a in check.advisories if a.package == name and a.affects(_public(current))]
+    fixable = tuple(sorted((a for a in affecting if _has_fix(a)), key=lambda a: a.id))
+    skipped = [
+        Skipped(name, f"{a.id} affects {current} and has no fix")
+        for a in sorted(affecting, key=lambda a: a.id)
+        if not _has_fix(a)
+    ]
+    updates: list[Update] = []
+    floor = current
+    if fixable:
+
+        def clean(v: Version) -> bool:
+            return not any(a.affects(_public(v)) for a in fixable)
+
+        clean_wanted = [v for v in wanted if clean(v)]
+        clean_pool = [v for v in pool if clean(v)]
+        ids = ", ".join(a.id for a in fixable)
+        if clean_wanted:
+            floor = _lowest_preferring_series(current, clean_wanted)
+            updates.append(update(Kind.SECURITY, floor, fixable))
+            wanted = clean_wanted
+        elif clean_pool:
+            target = _lowest_preferring_series(current, clean_pool)
+            skipped.append(
+                Skipped(name, f"security update to {target} ({ids}) ignored by configuration")
+            )
+        else:
+            skipped.append(Skipped(name, _unfixable(current, fixable, where.pythons)))
+
+    in_series = [v for v in wanted if series(v) == series(current)]
+    if in_series and in_series[-1] > floor:
+        updates.append(update(Kind.MINOR, in_series[-1]))
+    if wanted and series(wanted[-1]) != series(current) and wanted[-1] > floor:
+        updates.append(update(Kind.MAJOR, wanted[-1]))
+    return updates, skipped
+
+
+def _has_fix(advisory: Advisory) -> bool:
+    # OSV's last_affected also bounds the hole: every later release is free of it
+    return bool(advisory.fixed) or any(r.last_affected is not None for r in advisory.ranges)
+
+
+def _lowest_preferring_series(current: Version, clean: Sequence[Version]) -> Version:
+    same = [v for v in clean if series(v) == series(current)]
+    return min(same) if same else min(clean)
+
+
+def _unfixable(current: Version, fixable: Sequence[Advisory], pythons: Iterable[Version]) -> str:
+    ids = ", ".join(a.id for a in fixable)
+    verb, pronoun = ("affects", "it") if len(fixable) == 1 else ("affect", "them")
+    fixes = ", ".join(str(v) for v in sorted({f for a in fixable for f in a.fixed}))
+    on = ", ".join(str(p) for p in sorted(pythons))
+    reason = f"{ids} {verb} {current}; no installable release is free of {pronoun}"
+    details = [f"fixed in {fixes}"] if fixes else []
+    details += [f"Python {on}"] if on else []
+    return f"{reason} ({'; '.join(details)})" if details else reason
+
+
+def _public(v: Version) -> Version:
+    return Version(v.public) if v.local is not None else v
