@@ -1,0 +1,1 @@
+"""The offline demo: tiny wheels, a loopback index, a sample project, the whole pipeline."""
