@@ -6,7 +6,7 @@ in a requirements file. Its grammar, over physical lines::
     file         = { logical-line }
     logical-line = physical lines joined while one ends in "\\" (the "\\" dropped); a line
                    holding a comment never continues, and a "\\" on the last line is an error
-    logical-line = [ content ] [ comment ]
+    line         = [ content ] [ comment ]             (each logical line)
     comment      = "#" text, at the start of the line or after whitespace
     content      = option-line | requirement-line
     option-line  = option { option }
@@ -22,11 +22,11 @@ in a requirements file. Its grammar, over physical lines::
                    or a bare URL or path
     per-req-option = "--hash" ["="] ALGO ":" HEX | ("--config-settings" | "--global-option") VALUE
 
-Comments carry the metadata. The header (the comment lines before the first content line)
-names the tool, the Python version and the compile command. ``# via`` annotations follow the
-requirement they describe, either in line style (``# via a, b`` on the requirement's line or on
-its own line after the hashes) or in split style (a bare ``# via`` and then one ``#   parent``
-line per entry).
+Comments carry the metadata. The header (the leading comment lines) names the tool, the Python
+version and the compile command. Options are recorded under their long names (``-i`` as
+``--index-url``), with "" as the value of a flag. ``# via`` annotations follow the requirement
+they describe, in line style (``# via a, b`` on the requirement's line, or on its own line after
+the hashes) or in split style (a bare ``# via``, then one ``#   parent`` line per entry).
 
 A requirement is a :class:`~depbot.models.Pin` when its only specifier is ``==`` with a full
 version (local labels kept); anything else (``-e``, URLs, ``>=``, wildcards, ``===``) is
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -235,6 +235,8 @@ class _Requirement:
 
 @dataclass
 class _Parse:
+    """What the lines read so far add up to; a ``# via`` line needs the pin before it."""
+
     path: PurePosixPath
     pins: list[_Requirement] = field(default_factory=list)
     options: list[tuple[str, str]] = field(default_factory=list)
@@ -350,18 +352,7 @@ def parse_lockfile(path: PurePosixPath, text: str) -> Lockfile:
             state.comment(comment)
         elif not content:
             state.blank()
-    pins = tuple(
-        Pin(
-            name=r.pin.name,
-            version=r.pin.version,
-            line=r.pin.line,
-            extras=r.pin.extras,
-            marker=r.pin.marker,
-            hashes=r.pin.hashes,
-            via=tuple(r.via),
-        )
-        for r in state.pins
-    )
+    pins = tuple(replace(r.pin, via=tuple(r.via)) for r in state.pins)
     return Lockfile(
         path=path,
         header=header,

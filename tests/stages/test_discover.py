@@ -34,10 +34,6 @@ def write(repo: Path, relative: str, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def paths(repo: Path, config: Config | None = None) -> list[str]:
-    return [str(lock.path) for lock in discover(repo, config or Config())]
-
-
 def test_finds_compiled_files_in_root_requirements_and_constraints(tmp_path: Path) -> None:
     write(tmp_path, "requirements.txt", PIP_COMPILE.format(out="requirements.txt", src="r.in"))
     write(tmp_path, "requirements/dev.txt", UV.format(out="requirements/dev.txt", src="dev.in"))
@@ -53,12 +49,13 @@ def test_finds_compiled_files_in_root_requirements_and_constraints(tmp_path: Pat
 
     locks = discover(tmp_path, Config())
 
+    # sorted as paths: a folder's files come before a longer name that shares its prefix
     assert [str(lock.path) for lock in locks] == [
         "constraints/torch.txt",
-        "requirements.txt",
         "requirements/dev.txt",
+        "requirements.txt",
     ]
-    dev = locks[2]
+    dev = locks[1]
     assert dev.path == PurePosixPath("requirements/dev.txt")
     assert dev.header.tool == "uv"
     assert dev.pins[0].via == ("-r dev.in",)
