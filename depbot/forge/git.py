@@ -29,7 +29,9 @@ class Git:
         self._env = dict(env or {})
         self._git = git.Git(str(cwd))
 
-    def run(self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None) -> str:
+    def run(
+        self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None
+    ) -> str:
         """The command's stdout without its final newline; raises ForgeError on a non-zero exit."""
         merged = {**self._env, **(env or {})}
         command = [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *args]

@@ -105,7 +105,9 @@ class LocalForge(Forge):
             tip = self._tip(ref, batch_id)
             if tip is not None:
                 batches.append(
-                    OpenBatch(batch_id, f"depbot/{batch_id}", tip.sha, tip.subject, tip.sha, tip.ours)
+                    OpenBatch(
+                        batch_id, f"depbot/{batch_id}", tip.sha, tip.subject, tip.sha, tip.ours
+                    )
                 )
         return tuple(batches)
 
@@ -137,7 +139,9 @@ class LocalForge(Forge):
 
     def _checked_out_branches(self) -> set[str]:
         out = self._git.run("worktree", "list", "--porcelain")
-        return {line.removeprefix("branch ") for line in out.splitlines() if line.startswith("branch ")}
+        return {
+            line.removeprefix("branch ") for line in out.splitlines() if line.startswith("branch ")
+        }
 
     def _worktree(self, batch_id: str, base: str) -> _Worktree:
         root = (self._state_dir or depbot_dir(self._repo)) / "worktrees"
