@@ -2,7 +2,8 @@
 
 Verified-accumulate bisection (research/bisection.md §5): an accepted set P grows only by
 probes that passed, so the published set has always passed a real run; a unit is rejected only
-on an observed failure of P ∪ {unit}, confirmed once; the search stops at the run budget and
+on an observed failure of P + {unit}, confirmed once; groups are halved, or sized after Hwang
+when a prior failure rate predicts several culprits; the search stops at the run budget and
 defers whatever it has not decided. The probe is a callable, so the logic runs without any
 virtual environment.
 """
@@ -58,17 +59,22 @@ def bisect(
     probe: Probe[T],
     budget: int,
     full: TestResult | None = None,
+    *,
+    failure_rate: float = 0.0,
 ) -> BisectResult[T]:
     """Split ``units`` into kept, rejected and untested using at most ``budget`` probe calls.
 
     ``full`` is the observed result of the whole batch; when None, bisect probes it first.
+    ``failure_rate`` is the prior chance that one unit breaks the tests; above 1.5 expected
+    culprits it switches from halving to Hwang's smaller groups.
     """
+    if not 0.0 <= failure_rate <= 1.0:
+        raise ValueError(f"failure_rate must be within [0, 1], not {failure_rate}")
     order = tuple(dict.fromkeys(units))
-    search = _Search(order, probe, budget)
-    return search.run(full)
+    return _Search(order, probe, budget, failure_rate).run(full)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Seen:
     result: TestResult
     run: int
@@ -76,8 +82,11 @@ class _Seen:
 
 
 class _Search(Generic[T]):
-    def __init__(self, order: tuple[T, ...], probe: Probe[T], budget: int) -> None:
+    def __init__(
+        self, order: tuple[T, ...], probe: Probe[T], budget: int, failure_rate: float
+    ) -> None:
         self._order = order
+        self._failure_rate = failure_rate
         self._position = {u: i for i, u in enumerate(order)}
         self._probe = probe
         self._budget = budget
@@ -91,7 +100,7 @@ class _Search(Generic[T]):
 
     def run(self, full: TestResult | None) -> BisectResult[T]:
         if not self._order:
-            return BisectResult((), (), (), 0, full if full is not None and full.passed else None)
+            return BisectResult((), (), (), 0, None)
         if full is None:
             seen = self._observe(self._order, again=False)
             if seen is None:
@@ -110,7 +119,7 @@ class _Search(Generic[T]):
     # binary-search it for one culprit and put the rest of the group back in front.
     def _isolate(self, pending: list[T]) -> tuple[T, ...]:
         while pending:
-            size = self._group_size(pending)
+            size = self._group_size(len(pending))
             group, rest = pending[:size], pending[size:]
             seen = self._observe(group, again=False)
             if seen is None:
@@ -118,10 +127,6 @@ class _Search(Generic[T]):
             if seen.result.passed:
                 self._accept(group, seen.result)
                 pending = rest
-                continue
-            if size == len(pending) and self._group_size(pending) < size:
-                # The remainder failed again after a rejection: more culprits are likely, so
-                # smaller groups (Hwang) find them in fewer runs than halving everything.
                 continue
             back: list[T] = []
             cur = group
@@ -133,7 +138,7 @@ class _Search(Generic[T]):
                     return (*cur, *back, *rest)
                 if probed.result.passed:
                     self._accept(left, probed.result)
-                    # P ∪ right is exactly the set that failed before: no run needed.
+                    # P + right is exactly the set that failed before: no run needed.
                     cur = right
                 else:
                     seen = probed
@@ -144,25 +149,22 @@ class _Search(Generic[T]):
             pending = back + rest
         return ()
 
-    def _group_size(self, pending: list[T]) -> int:
-        # Until a remainder fails again after a rejection, k = 1 is the likely case and the
-        # whole pending set is the right probe (one run to finish when it passes).
-        if not self._rejected or not self._known_failure(pending):
-            return len(pending)
-        estimate = _remaining_culprits(len(self._rejected), len(self._accepted), len(pending))
-        if estimate <= 1.5:
-            return len(pending)
-        return 1 << max(0, math.floor(math.log2(len(pending) / estimate)))
-
-    def _known_failure(self, pending: list[T]) -> bool:
-        seen = self._seen.get(frozenset((*self._accepted, *pending)))
-        return seen is not None and not seen.result.passed
+    def _group_size(self, pending: int) -> int:
+        # Hwang's sizing: with about k culprits among m pending units, a group of
+        # 2^floor(log2(m/k)) units passes about half the time. For k <= 1.5 the whole pending
+        # set is the best probe: with one culprit it finishes in one run once the culprit is out.
+        expected = self._failure_rate * pending
+        if expected <= 1.5:
+            return pending
+        return 1 << math.floor(math.log2(pending / expected))
 
     def _convict(self, unit: T, evidence: _Seen) -> bool:
         """Reject ``unit`` if its failure is confirmed; accept it if a rerun passes.
 
         Returns False when the budget ran out before the verdict.
         """
+        # Two failing runs that share a failing test are the confirmation: a flake rarely
+        # repeats the batch's failure. The batch run cannot confirm itself, hence "independent".
         tests = frozenset(evidence.result.failing_tests)
         independent = evidence.run != self._batch_run
         if not (independent and tests & self._batch_tests):
@@ -177,7 +179,7 @@ class _Search(Generic[T]):
         return True
 
     def _observe(self, extra: Sequence[T], *, again: bool) -> _Seen | None:
-        """The verdict on P ∪ extra: remembered unless ``again``; None when out of budget."""
+        """The verdict on P + extra: remembered unless ``again``; None when out of budget."""
         members = (*self._accepted, *extra)
         key = frozenset(members)
         if not again and key in self._seen:
@@ -203,8 +205,3 @@ class _Search(Generic[T]):
             runs=self._runs,
             last_pass=self._last_pass,
         )
-
-
-def _remaining_culprits(found: int, accepted: int, pending: int) -> float:
-    """Expected culprits among ``pending`` once the remainder has failed again."""
-    return 1.0
