@@ -59,7 +59,7 @@ class Config:
     test_timeout: float = 1800.0
     """Seconds before a test run is killed with its process group and counted as failing."""
     advisories: tuple[str, ...] = ("pip-audit",)
-    osv_url: str = "https://api.osv.dev/v1/querybatch"
+    osv_url: str = "https://api.osv.dev/v1"
     index_url: str = PYPI_SIMPLE
     extra_index_urls: tuple[str, ...] = ()
     lockfiles: tuple[str, ...] = ()

@@ -1,1 +1,52 @@
-"""advisories"""
+"""The advisory seam: where vulnerability records come from (SPEC §4), and their merge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from depbot.advisories.interface import AdvisorySource, AdvisorySourceError
+from depbot.advisories.merge import merge
+from depbot.advisories.osv import OSVSource
+from depbot.advisories.osv_dir import OSVDirSource
+from depbot.advisories.pip_audit import PipAuditSource
+from depbot.advisories.safety import SafetySource
+
+__all__ = [
+    "AdvisorySource",
+    "AdvisorySourceError",
+    "OSVDirSource",
+    "OSVSource",
+    "PipAuditSource",
+    "SafetySource",
+    "build_sources",
+    "merge",
+]
+
+_OSV_DIR = "osv-dir:"
+
+
+def build_sources(
+    specs: Sequence[str], repo: Path, osv_url: str, env: Mapping[str, str]
+) -> list[AdvisorySource]:
+    """The sources named by ``specs``, in order; ``osv-dir:`` paths are relative to ``repo``.
+
+    ``osv_url`` is the OSV API base (``…/v1``); pip-audit uses it too, so a private OSV mirror
+    serves both. Raises AdvisorySourceError for a spec no source implements.
+    """
+    sources: list[AdvisorySource] = []
+    for spec in specs:
+        if spec.startswith(_OSV_DIR):
+            path = Path(spec[len(_OSV_DIR) :].strip())
+            sources.append(OSVDirSource(path if path.is_absolute() else repo / path, spec))
+        elif spec == "osv":
+            sources.append(OSVSource(osv_url))
+        elif spec == "pip-audit":
+            sources.append(PipAuditSource(repo, osv_url, env))
+        elif spec == "safety":
+            sources.append(SafetySource(repo, env))
+        elif spec == "github":
+            raise AdvisorySourceError("the github source is not available yet")
+        else:
+            raise AdvisorySourceError(f"unknown advisory source {spec!r}")
+    return sources

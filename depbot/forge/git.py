@@ -6,8 +6,10 @@ worktree of the user's repository shares it with the main checkout.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import git
@@ -15,7 +17,14 @@ from git.exc import GitCommandError, GitCommandNotFound
 
 from depbot.forge.interface import ForgeError
 
-__all__ = ["ZERO_OID", "Git", "depbot_dir", "git_common_dir"]
+__all__ = [
+    "ZERO_OID",
+    "Git",
+    "depbot_dir",
+    "git_common_dir",
+    "head_commit",
+    "scratch_checkout",
+]
 
 ZERO_OID = "0" * 40
 """``update-ref``'s "must not exist yet" old value."""
@@ -73,3 +82,30 @@ def depbot_dir(repo: Path) -> Path:
     path = git_common_dir(repo) / "depbot"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def scratch_checkout(repo: Path, path: Path, rev: str = "HEAD") -> Iterator[Path]:
+    """A detached worktree of ``rev`` at ``path`` for the ``with`` block, then removed.
+
+    The committed project, to run tools in (pip-compile builds metadata next to its sources);
+    the user's working tree is never where they run. A leftover of a killed run is replaced.
+    """
+    git_ = Git(repo)
+    if path.exists():
+        git_.ok("worktree", "remove", "--force", str(path))
+        shutil.rmtree(path, ignore_errors=True)
+    git_.ok("worktree", "prune")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    git_.run("worktree", "add", "--detach", "--force", str(path), rev)
+    try:
+        yield path
+    finally:
+        git_.ok("worktree", "remove", "--force", str(path))
+        shutil.rmtree(path, ignore_errors=True)
+        git_.ok("worktree", "prune")
+
+
+def head_commit(repo: Path) -> str:
+    """The sha of the user's HEAD; ForgeError when the repository has no commit yet."""
+    return Git(repo).run("rev-parse", "--verify", "HEAD^{commit}")
