@@ -64,6 +64,10 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     }
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _advisory_ids(u: Update) -> str:
     return ", ".join(a.id for a in u.advisories)
 
@@ -106,8 +110,10 @@ def plan_text(plan: Plan, console: Console) -> None:
     if not plan.batches:
         console.print("Everything is up to date.")
     for batch in plan.batches:
-        title = f"{batch.branch} ({batch.kind.value}, {len(batch.updates)} updates)"
-        rows = [(u.name, _change(u), _advisory_ids(u), ", ".join(u.lockfiles)) for u in batch.updates]
+        title = f"{batch.branch} ({batch.kind.value}, {_count(len(batch.updates), 'update')})"
+        rows = [
+            (u.name, _change(u), _advisory_ids(u), ", ".join(u.lockfiles)) for u in batch.updates
+        ]
         _table(console, title, ("package", "change", "advisories", "lockfiles"), rows)
     _problems_text(console, plan.source_errors, plan.skipped, plan.notes)
 
@@ -177,7 +183,7 @@ def run_json(trigger: str, outcomes: Sequence[BatchOutcome]) -> dict[str, Any]:
 
 
 def _outcome_rows(o: BatchOutcome) -> list[tuple[str, str, str]]:
-    rows = [(u.name, _change(u), "kept") for u in o.kept]
+    rows: list[tuple[str, str, str]] = [(u.name, _change(u), "kept") for u in o.kept]
     rows += [(r.update.name, _change(r.update), f"rolled back: {r.reason}") for r in o.rolled_back]
     return rows
 
@@ -188,7 +194,7 @@ def run_text(trigger: str, outcomes: Sequence[BatchOutcome], console: Console) -
         console.print(f"Nothing to do ({trigger}).")
     for o in outcomes:
         where = f" on {o.branch}" if o.branch else ""
-        title = f"{o.batch.id}: {o.status}{where} ({o.test_runs} test runs)"
+        title = f"{o.batch.id}: {o.status}{where} ({_count(o.test_runs, 'test run')})"
         _table(console, title, ("package", "change", "result"), _outcome_rows(o))
         if o.message:
             console.print(o.message, highlight=False, markup=False)
@@ -199,7 +205,7 @@ def run_markdown(trigger: str, outcomes: Sequence[BatchOutcome]) -> str:
     lines = [f"# depbot run ({trigger})", ""]
     for o in outcomes:
         where = f" on `{o.branch}`" if o.branch else ""
-        lines += [f"## {o.batch.id}: {o.status}{where}, {o.test_runs} test runs", ""]
+        lines += [f"## {o.batch.id}: {o.status}{where}, {_count(o.test_runs, 'test run')}", ""]
         lines += ["| package | change | result |", "| --- | --- | --- |"]
         lines += [f"| {n} | {c} | {r} |" for n, c, r in _outcome_rows(o)]
         if o.message:
