@@ -48,10 +48,12 @@ def assign_groups(updates: Sequence[Update], config: Config) -> tuple[Update, ..
 def plan_batches(updates: Sequence[Update], config: Config) -> tuple[Batch, ...]:
     """Security first, then minor, then one batch per major package or group, by id.
 
-    A group moves as one unit. When any member has a major update, the whole group leaves the
-    minor batch for ``major-<group>``: members with a major go to its target, the others come
-    along with their minor targets, since a family half-moved does not resolve (torch 2.4
-    needs torchvision 0.19). Empty batches are left out; updates are sorted by name.
+    A group moves as one unit in each batch. When any member has a major update,
+    ``major-<group>`` takes the members with a major to its target and the others along at
+    their minor targets, since a family half-moved does not resolve (torch 2.4 needs
+    torchvision 0.19); an update that goes there is not repeated in the minor batch. A member
+    with both a minor and a major keeps its minor in the minor batch (torch 1.13.0 → 1.13.1 is
+    worth having while 2.x waits for review). Empty batches are left out; sorted by name.
     """
     grouped = assign_groups(updates, config)
     security = [u for u in grouped if u.kind is Kind.SECURITY]
@@ -65,10 +67,10 @@ def plan_batches(updates: Sequence[Update], config: Config) -> tuple[Batch, ...]
     has_major = {(u.name, u.current) for u in majors}
     stays: list[Update] = []
     for u in minor:
-        if u.group not in major_groups:
-            stays.append(u)
-        elif (u.name, u.current) not in has_major:
+        if u.group in major_groups and (u.name, u.current) not in has_major:
             by_id[f"major-{u.group}"].append(u)
+        else:
+            stays.append(u)
 
     batches = [
         Batch("security", Kind.SECURITY, _sorted(security)),

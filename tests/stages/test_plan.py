@@ -84,7 +84,7 @@ def test_configured_group_moves_as_one_unit() -> None:
     assert {u.group for u in batches[0].updates} == {"aws", None}
 
 
-def test_group_with_a_major_leaves_the_minor_batch() -> None:
+def test_group_with_a_major_also_keeps_its_minor_unit() -> None:
     config = Config(groups={"pair": (canonicalize_name("alpha"), canonicalize_name("beta"))})
     batches = plan_batches(
         [
@@ -96,7 +96,7 @@ def test_group_with_a_major_leaves_the_minor_batch() -> None:
         config,
     )
     assert layout(batches) == [
-        ("minor", "minor", [("gamma", "1.1")]),
+        ("minor", "minor", [("alpha", "1.1"), ("gamma", "1.1")]),
         ("major-pair", "major", [("alpha", "2.0"), ("beta", "3.2")]),
     ]
     assert len(batches[1].units) == 1
