@@ -44,6 +44,13 @@ class IndexServer:
     dists: dict[str, list[Dist]] = field(default_factory=dict)
     json_pages: bool = True
     """Whether the index honours PEP 691 JSON; False serves HTML only."""
+    not_modified: int = 0
+    """How many requests were answered 304 Not Modified."""
+    overrides: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    """Project name → (content type, body) served instead of its page (malformed pages)."""
+    in_flight: int = 0
+    max_in_flight: int = 0
+    """The most requests handled at the same time: evidence of concurrent clients."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -93,15 +100,31 @@ class IndexServer:
 
 def _handler(state: IndexServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        head_only = False
+
         def log_message(self, format: str, *args: object) -> None:
             pass
+
+        def do_HEAD(self) -> None:
+            # uv asks for a wheel's headers first (range-request support) before reading it
+            self.head_only = True
+            self.do_GET()
 
         def do_GET(self) -> None:
             path = unquote(self.path.split("?", 1)[0])
             with state.lock:
                 state.hits[path] += 1
-            if state.latency:
-                time.sleep(state.latency)
+                state.in_flight += 1
+                state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            try:
+                if state.latency:
+                    time.sleep(state.latency)
+                self._route(path)
+            finally:
+                with state.lock:
+                    state.in_flight -= 1
+
+        def _route(self, path: str) -> None:
             parts = [p for p in path.split("/") if p]
             if parts[:1] == ["files"] and len(parts) == 2:
                 self._send_file(parts[1])
@@ -128,6 +151,11 @@ def _handler(state: IndexServer) -> type[BaseHTTPRequestHandler]:
             if left:
                 self._send(503, "text/plain", b"try again")
                 return
+            with state.lock:
+                override = state.overrides.get(project)
+            if override is not None:
+                self._send(200, override[0], override[1])
+                return
             as_json = state.json_pages and JSON_TYPE in self.headers.get("Accept", "")
             body = state.page(project, as_json)
             if body is None:
@@ -135,6 +163,8 @@ def _handler(state: IndexServer) -> type[BaseHTTPRequestHandler]:
                 return
             etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
             if self.headers.get("If-None-Match") == etag:
+                with state.lock:
+                    state.not_modified += 1
                 self.send_response(304)
                 self.send_header("ETag", etag)
                 self.end_headers()
@@ -158,7 +188,8 @@ def _handler(state: IndexServer) -> type[BaseHTTPRequestHandler]:
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(body)
+            if not self.head_only:
+                self.wfile.write(body)
 
     return Handler
 
@@ -174,7 +205,8 @@ def serve_index(
     server.daemon_threads = True
     server.request_queue_size = 128
     state.url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # a short poll interval makes shutdown, and so every test using the index, quick
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield state

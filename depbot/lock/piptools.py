@@ -1,0 +1,167 @@
+"""The pip-tools backend: ``pip-compile -P name==version`` to relock, ``pip-sync`` to install.
+
+pip-compile reads the existing pins from its output file and re-resolves only the packages
+named with ``-P``, so the relock copies the current lockfile to a scratch output file first.
+It runs without header and option lines; the original ones are put back (see
+:func:`~depbot.lock.interface.keep_preamble`), so the header stays byte-identical even though
+this interpreter may differ from the header's Python.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+from depbot.lock.interface import (
+    CompileCommand,
+    LockBackend,
+    LockError,
+    LockIndex,
+    Unresolvable,
+    compile_command,
+    index_arguments,
+    index_options,
+    keep_preamble,
+    output_tail,
+    pin_argument,
+    run_tool,
+    venv_python,
+    working_directory,
+)
+from depbot.models import Lockfile
+
+__all__ = ["PipToolsBackend", "resolver_message"]
+
+# uv pip compile options pip-compile does not know, and whether each takes a value
+_UV_ONLY = {
+    "--universal": False,
+    "--no-strip-markers": False,
+    "--emit-index-annotation": False,
+    "--emit-marker-expression": False,
+    "--python-version": True,
+    "--python-platform": True,
+    "-p": True,
+    "--python": True,
+    "--index-strategy": True,
+    "--torch-backend": True,
+    "--custom-compile-command": True,
+}
+_UNRESOLVED = (
+    "ResolutionImpossible",
+    "DistributionNotFound",
+    "NoCandidateFound",
+    "No matching distribution",
+    "Could not find a version",
+    "conflicting dependencies",
+)
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|NotFound|Impossible|Found|Exception): ")
+
+
+def resolver_message(stderr: str, limit: int = 6) -> str:
+    """The resolver's own words from pip-compile's stderr: ``ERROR:`` lines and the final
+    exception's message, without traceback frames."""
+    lines = [line.strip() for line in stderr.splitlines()]
+    found = [line for line in lines if line.startswith("ERROR:")]
+    last = next((line for line in reversed(lines) if line), "")
+    if _EXCEPTION_LINE.match(last):
+        reason = last.split(": ", 1)[1]
+        if reason not in found:
+            found.append(reason)
+    elif last and not found:
+        found.append(last)
+    return "\n".join(found[:limit])
+
+
+def _for_pip_compile(command: CompileCommand) -> list[str]:
+    """The command's arguments with the uv-only options taken out."""
+    if command.tool == "pip-compile":
+        return list(command.arguments)
+    kept: list[str] = []
+    words = iter(command.arguments)
+    for word in words:
+        name = word.split("=", 1)[0]
+        if name in _UV_ONLY:
+            if _UV_ONLY[name] and "=" not in word:
+                next(words, None)
+            continue
+        kept.append(word)
+    return kept
+
+
+class PipToolsBackend(LockBackend):
+    """pip-compile and pip-sync, run as ``python -m piptools`` of ``python``."""
+
+    name = "pip-tools"
+
+    def __init__(self, python: str = sys.executable) -> None:
+        self.python = python
+
+    def relock(
+        self,
+        repo: Path,
+        lockfile: Lockfile,
+        upgrades: Mapping[NormalizedName, Version],
+        index: LockIndex,
+        env: Mapping[str, str],
+    ) -> str:
+        command = compile_command(repo, lockfile)
+        original = (repo / lockfile.path).read_text(encoding="utf-8")
+        pins = [arg for n, v in sorted(upgrades.items()) for arg in ("-P", pin_argument(n, v))]
+        with tempfile.TemporaryDirectory(prefix="depbot-relock-") as scratch:
+            output = Path(scratch) / Path(lockfile.path.name)
+            output.write_text(original, encoding="utf-8")
+            argv = [
+                self.python, "-m", "piptools", "compile", "--quiet",
+                *_for_pip_compile(command), *index_arguments(lockfile, command, index),
+                "--no-header", "--no-emit-options", "--output-file", str(output), *pins,
+            ]  # fmt: skip
+            cwd = working_directory(repo, lockfile, command)
+            done = run_tool(argv, cwd, env, "pip-compile")
+            if done.returncode != 0:
+                message = resolver_message(done.stderr) or f"pip-compile exited {done.returncode}"
+                if done.returncode == 1 or any(s in done.stderr for s in _UNRESOLVED):
+                    raise Unresolvable(message)
+                raise LockError(f"pip-compile failed for {lockfile.path}: {message}")
+            return keep_preamble(original, output.read_text(encoding="utf-8"))
+
+    def create_venv(self, path: Path, env: Mapping[str, str]) -> Path:
+        # pip-sync drives the environment's own pip, so this one keeps pip
+        done = run_tool([self.python, "-m", "venv", str(path)], path.parent, env, "venv")
+        if done.returncode != 0:
+            raise LockError(f"cannot create a virtual environment at {path}: {done.stderr}")
+        return venv_python(path)
+
+    def sync(
+        self,
+        python: Path,
+        lockfiles: Sequence[Path],
+        index: LockIndex,
+        env: Mapping[str, str],
+    ) -> None:
+        argv = [
+            self.python, "-m", "piptools", "sync", "--quiet", "--python-executable", str(python),
+            *index_options(index), *(str(p) for p in lockfiles),
+        ]  # fmt: skip
+        done = run_tool(argv, python.parent, env, "pip-sync")
+        if done.returncode != 0:
+            output = f"{done.stdout}\n{done.stderr}"
+            # pip's own "ERROR:" lines say why; the rest is pip-sync's traceback
+            errors = "\n".join(line.strip() for line in output.splitlines() if "ERROR:" in line)
+            raise LockError(f"pip-sync failed: {errors or output_tail(output)}")
+
+    def install_project(
+        self, python: Path, project: Path, index: LockIndex, env: Mapping[str, str]
+    ) -> None:
+        argv = [
+            str(python), "-m", "pip", "install", "--quiet", "--no-deps",
+            *index_options(index), "-e", str(project),
+        ]  # fmt: skip
+        done = run_tool(argv, project, env, "pip install")
+        if done.returncode != 0:
+            raise LockError(f"cannot install {project}: {output_tail(done.stderr or done.stdout)}")
