@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
@@ -19,13 +20,20 @@ from rich.console import Console
 from depbot import __version__, pipeline, render
 from depbot.advisories import build_sources
 from depbot.config import Config, load_config
-from depbot.errors import DepbotError, InputError
+from depbot.errors import DepbotError, InputError, RunError
+from depbot.forge.git import depbot_dir, remote_url, scratch_checkout
+from depbot.forge.local import LocalForge
 from depbot.index import build_index
-from depbot.models import Lockfile
+from depbot.lock.interface import LockBackend, LockIndex
+from depbot.lock.piptools import PipToolsBackend
+from depbot.lock.uv import UvBackend
+from depbot.models import BatchOutcome, Lockfile
+from depbot.stages.remember import RunLock, Store, store_path
 
 __all__ = ["main"]
 
 FORMATS = ("text", "json", "markdown")
+TRIGGERS = ("weekly", "security", "manual")
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,10 @@ class Context:
     def console(self) -> Console:
         return Console(file=self.out, highlight=False, soft_wrap=True)
 
-    def stderr(self) -> Console:
-        return Console(file=self.err, highlight=False, soft_wrap=True)
+    def progress(self, message: str) -> None:
+        """A line of progress on stderr: the long steps say what they are doing."""
+        self.err.write(f"depbot: {message}\n")
+        self.err.flush()
 
     def cache_dir(self) -> Path:
         """The per-user cache (HTTP pages), following each platform's convention."""
@@ -67,6 +77,18 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--format", choices=FORMATS, default="text", help="output format")
 
     common(sub.add_parser("plan", help="the dry run: discover, check, classify, batch"))
+    run = sub.add_parser("run", help="the whole pipeline: relock, test, bisect, publish")
+    common(run)
+    run.add_argument("--trigger", choices=TRIGGERS, default="manual")
+    run.add_argument("--forge", choices=("local", "github", "auto"), default="auto")
+    run.add_argument("--dry-run", action="store_true", help="stop before publishing")
+    run.add_argument(
+        "--retry", action="store_true", help="try again the versions rolled back before"
+    )
+    common(sub.add_parser("status", help="open batches and rolled-back updates"))
+    demo = sub.add_parser("demo", help="the whole pipeline on a throwaway project, offline")
+    demo.add_argument("--keep", type=Path, metavar="DIR", help="build the demo in DIR, keep it")
+    demo.add_argument("--format", choices=FORMATS, default="text", help="output format")
     return parser
 
 
@@ -87,15 +109,20 @@ def _lockfiles(repo: Path, config: Config) -> tuple[Lockfile, ...]:
     return lockfiles
 
 
-def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
-    repo = _repo(args.repo)
+def plan_repo(repo: Path, ctx: Context) -> pipeline.Planned:
+    """Discover, check, classify and batch ``repo`` as it is on disk (writes nothing)."""
     config = load_config(repo, ctx.env)
     lockfiles = _lockfiles(repo, config)
     index = build_index(
         config.index_url, config.extra_index_urls, lockfiles, ctx.cache_dir() / "http"
     )
     sources = build_sources(config.advisories, repo, config.osv_url, ctx.env)
-    planned = pipeline.plan(lockfiles, config, index, sources)
+    return pipeline.plan(lockfiles, config, index, sources)
+
+
+def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
+    planned = plan_repo(_repo(args.repo), ctx)
+    lockfiles = planned.lockfiles
     result = planned.plan
     if args.format == "json":
         ctx.out.write(render.to_json(render.plan_json(result)) + "\n")
@@ -112,7 +139,122 @@ def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
     return 1 if result.source_errors else 0
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace, Context], int]] = {"plan": cmd_plan}
+def _forge(choice: str, repo: Path, env: Mapping[str, str]) -> LocalForge:
+    token = env.get("GITHUB_TOKEN") or env.get("DEPBOT_GITHUB_TOKEN")
+    if choice == "github" or (choice == "auto" and token and _has_github_remote(repo)):
+        raise RunError("the GitHub forge is not available in this version; use --forge local")
+    return LocalForge(repo)
+
+
+def _has_github_remote(repo: Path) -> bool:
+    return "github" in (remote_url(repo, "origin") or "")
+
+
+def _backend(config: Config) -> LockBackend:
+    return UvBackend() if config.lock_backend == "uv" else PipToolsBackend()
+
+
+def execute_run(
+    repo: Path,
+    ctx: Context,
+    *,
+    trigger: str = "manual",
+    forge_choice: str = "local",
+    dry_run: bool = False,
+    retry: bool = False,
+) -> tuple[Config, tuple[BatchOutcome, ...], tuple[str, ...]]:
+    """The whole pipeline on ``repo`` under its run lock; the outcomes and source errors."""
+    state = depbot_dir(repo)
+    forge = _forge(forge_choice, repo, ctx.env)
+    with RunLock(state / "lock", timeout=600), Store(store_path(state)) as store:
+        if retry:
+            store.clear_rollbacks()
+        run_id = store.start_run(trigger)
+        with scratch_checkout(repo, state / "work" / "checkout") as scratch:
+            config = load_config(scratch, ctx.env)
+            ctx.progress("checking the index and the advisories")
+            planned = plan_repo(scratch, ctx)
+            tools = pipeline.RunTools(
+                backend=_backend(config),
+                index=LockIndex(config.index_url, config.extra_index_urls),
+                forge=forge,
+                store=store,
+                state_dir=state,
+                env=ctx.env,
+                progress=ctx.progress,
+                secrets=_secrets(ctx.env),
+            )
+            outcomes = pipeline.run(
+                scratch, planned, config, tools, trigger=trigger, dry_run=dry_run
+            )
+        failed = any(o.status == "failed" for o in outcomes)
+        store.finish_run(run_id, "failed" if failed else "done")
+    return config, outcomes, planned.plan.source_errors
+
+
+def _secrets(env: Mapping[str, str]) -> tuple[str, ...]:
+    names = ("GITHUB_TOKEN", "DEPBOT_GITHUB_TOKEN", "DEPBOT_WEBHOOK_SECRET", "SAFETY_API_KEY")
+    return tuple(env[n] for n in names if env.get(n))
+
+
+def _print_run(
+    fmt: str, trigger: str, outcomes: Sequence[BatchOutcome], errors: Sequence[str], ctx: Context
+) -> int:
+    if fmt == "json":
+        ctx.out.write(render.to_json(render.run_json(trigger, outcomes)) + "\n")
+    elif fmt == "markdown":
+        ctx.out.write(render.run_markdown(trigger, outcomes))
+    else:
+        render.run_text(trigger, outcomes, ctx.console())
+    for e in errors:
+        ctx.err.write(f"depbot: advisory source failed: {e}\n")
+    failed = any(o.status == "failed" for o in outcomes)
+    return 1 if failed or errors else 0
+
+
+def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
+    repo = _repo(args.repo)
+    _, outcomes, errors = execute_run(
+        repo,
+        ctx,
+        trigger=args.trigger,
+        forge_choice=args.forge,
+        dry_run=args.dry_run,
+        retry=args.retry,
+    )
+    return _print_run(args.format, args.trigger, outcomes, errors, ctx)
+
+
+def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
+    repo = _repo(args.repo)
+    state = depbot_dir(repo)
+    with Store(store_path(state)) as store:
+        remembered = {b.id: b for b in store.batches()}
+        rollbacks = store.rollbacks()
+    open_batches = LocalForge(repo).open_batches()
+    now = datetime.now(timezone.utc)
+    doc = render.status_json(open_batches, remembered, rollbacks, now)
+    if args.format == "json":
+        ctx.out.write(render.to_json(doc) + "\n")
+    elif args.format == "markdown":
+        ctx.out.write(render.status_markdown(doc))
+    else:
+        render.status_text(doc, ctx.console())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
+    from depbot.demo import run_demo  # the demo's builders are not needed by other commands
+
+    return run_demo(args.keep, args.format, ctx)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Context], int]] = {
+    "plan": cmd_plan,
+    "run": cmd_run,
+    "status": cmd_status,
+    "demo": cmd_demo,
+}
 
 
 def main(

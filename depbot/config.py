@@ -158,9 +158,7 @@ class _Reader:
             raise InputError(f"{self.path}: unknown key '{self.prefix}{key}'")
 
 
-def _parse(
-    path: Path, table: Mapping[str, Any], index_url: str, extra: tuple[str, ...]
-) -> Config:
+def _parse(path: Path, table: Mapping[str, Any], index_url: str, extra: tuple[str, ...]) -> Config:
     r = _Reader(path, table)
     kw: dict[str, Any] = {"source": path, "index_url": index_url, "extra_index_urls": extra}
 

@@ -16,11 +16,9 @@ from packaging.version import Version
 
 __all__ = [
     "Advisory",
-    "BatchOutcome",
-    "RolledBack",
-    "TestResult",
     "AffectedRange",
     "Batch",
+    "BatchOutcome",
     "CheckResult",
     "Include",
     "Kind",
@@ -30,7 +28,9 @@ __all__ = [
     "Pin",
     "Plan",
     "Release",
+    "RolledBack",
     "Skipped",
+    "TestResult",
     "Update",
     "canonicalize_name",
 ]
@@ -151,7 +151,8 @@ class Skipped:
 
 @dataclass(frozen=True)
 class AffectedRange:
-    """One OSV ``ECOSYSTEM`` range: affected from ``introduced`` up to ``fixed``/``last_affected``."""
+    """One OSV ``ECOSYSTEM`` range: affected from ``introduced`` up to ``fixed`` or
+    ``last_affected``."""
 
     introduced: Version | None = None
     """None means "0", before every version."""
@@ -266,7 +267,7 @@ class Plan:
     """Things the user should read that are not errors (an ML variant that ended…)."""
 
 
-# ---------------------------------------------------------------------------- run (relock, verify, bisect, publish)
+# ---------------------------------------------------------------------------- run
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,16 @@ Pure functions from values to strings or JSON-ready dicts; the CLI decides where
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from depbot.forge.interface import OpenBatch
 from depbot.models import Advisory, BatchOutcome, Plan, Update
+from depbot.stages.remember import BatchRecord, RollbackRecord
 
 __all__ = [
     "plan_json",
@@ -21,6 +24,9 @@ __all__ = [
     "run_json",
     "run_markdown",
     "run_text",
+    "status_json",
+    "status_markdown",
+    "status_text",
     "to_json",
 ]
 
@@ -212,3 +218,79 @@ def run_markdown(trigger: str, outcomes: Sequence[BatchOutcome]) -> str:
             lines += ["", "```", o.message, "```"]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------------------- status
+
+
+def status_json(
+    open_batches: Sequence[OpenBatch],
+    remembered: Mapping[str, BatchRecord],
+    rollbacks: Sequence[RollbackRecord],
+    now: datetime,
+) -> dict[str, Any]:
+    """What ``depbot status`` reports: open batches and blocked (rolled-back) updates."""
+    batches = []
+    for b in open_batches:
+        record = remembered.get(b.id)
+        state = record.status if record else "open"
+        if not b.ours:
+            state = "edited by someone else"
+        batches.append(
+            {
+                "id": b.id,
+                "branch": b.branch,
+                "status": state,
+                "pr": b.pr,
+                "commit": b.commit,
+                "title": b.title,
+            }
+        )
+    rolled = [
+        {
+            "name": r.name,
+            "version": r.version,
+            "reason": r.reason,
+            "since": r.at.date().isoformat(),
+            "age_days": r.age(now).days,
+            "stale": r.stale(now),
+        }
+        for r in rollbacks
+    ]
+    return {"schema": SCHEMA, "batches": batches, "rolled_back": rolled}
+
+
+def _status_rows(doc: Mapping[str, Any]) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    batches: list[tuple[str, ...]] = [
+        (b["branch"], b["status"], b["title"]) for b in doc["batches"]
+    ]
+    rolled: list[tuple[str, ...]] = [
+        (
+            r["name"],
+            r["version"],
+            r["reason"],
+            f"{r['age_days']} days" + (" (blocked over a week)" if r["stale"] else ""),
+        )
+        for r in doc["rolled_back"]
+    ]
+    return batches, rolled
+
+
+def status_text(doc: Mapping[str, Any], console: Console) -> None:
+    batches, rolled = _status_rows(doc)
+    if not batches and not rolled:
+        console.print("No open batches and no rolled-back updates.")
+        return
+    if batches:
+        _table(console, "Open batches", ("branch", "state", "title"), batches)
+    if rolled:
+        _table(console, "Rolled back", ("package", "version", "reason", "age"), rolled)
+
+
+def status_markdown(doc: Mapping[str, Any]) -> str:
+    batches, rolled = _status_rows(doc)
+    lines = ["# depbot status", "", "| branch | state | title |", "| --- | --- | --- |"]
+    lines += [f"| `{b}` | {s} | {t} |" for b, s, t in batches]
+    lines += ["", "| package | version | reason | age |", "| --- | --- | --- | --- |"]
+    lines += [f"| {n} | {v} | {r} | {a} |" for n, v, r, a in rolled]
+    return "\n".join(lines) + "\n"

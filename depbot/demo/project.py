@@ -64,7 +64,8 @@ def _releases(which: int) -> list[Dist]:
     name, *versions = BREAKS_MAJOR
     # 2.0.0 renames join to concat: the breaking change a major announces
     fn = "join" if which == 1 else "concat"
-    dists.append(_dist(name, versions[which - 1], f"def {fn}(parts):\n    return '-'.join(parts)\n"))
+    body = f"def {fn}(parts):\n    return '-'.join(parts)\n"
+    dists.append(_dist(name, versions[which - 1], body))
     return dists
 
 
@@ -85,7 +86,7 @@ class SampleProject:
     index_url: str
 
 
-TESTS = '''\
+TESTS = """\
 import unittest
 
 import amber, birch, cedar, dune, elm, fern, grove, heath, iris, juniper, kelp, lotus
@@ -111,7 +112,7 @@ class TestApp(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
-'''
+"""
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -137,9 +138,9 @@ def build_project(root: Path, index: IndexServer, env: Mapping[str, str]) -> Sam
     (repo / "tests" / "__init__.py").write_text("")
     (repo / "tests" / "test_app.py").write_text(TESTS)
     (repo / "depbot.toml").write_text(
-        "test-command = \"python -m unittest discover -s tests\"\n"
-        f"index-url = \"{index.url}\"\n"
-        f"advisories = [\"osv-dir:{(root / 'advisories').as_posix()}\"]\n"
+        'test-command = "python -m unittest discover -s tests"\n'
+        f'index-url = "{index.url}"\n'
+        f'advisories = ["osv-dir:{(root / "advisories").as_posix()}"]\n'
     )
     (repo / ".gitignore").write_text("__pycache__/\n")
     subprocess.run(
@@ -156,7 +157,7 @@ def build_project(root: Path, index: IndexServer, env: Mapping[str, str]) -> Sam
 
     advisories = root / "advisories"
     advisories.mkdir()
-    name, old, fixed = SECURE
+    name, _, fixed = SECURE
     record = {
         "schema_version": "1.6.0",
         "id": ADVISORY_ID,
@@ -167,7 +168,9 @@ def build_project(root: Path, index: IndexServer, env: Mapping[str, str]) -> Sam
         "affected": [
             {
                 "package": {"ecosystem": "PyPI", "name": name},
-                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}],
+                "ranges": [
+                    {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}
+                ],
             }
         ],
     }

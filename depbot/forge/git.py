@@ -23,6 +23,7 @@ __all__ = [
     "depbot_dir",
     "git_common_dir",
     "head_commit",
+    "remote_url",
     "scratch_checkout",
 ]
 
@@ -109,3 +110,9 @@ def scratch_checkout(repo: Path, path: Path, rev: str = "HEAD") -> Iterator[Path
 def head_commit(repo: Path) -> str:
     """The sha of the user's HEAD; ForgeError when the repository has no commit yet."""
     return Git(repo).run("rev-parse", "--verify", "HEAD^{commit}")
+
+
+def remote_url(repo: Path, name: str) -> str | None:
+    """The URL of remote ``name``, or None when there is no such remote."""
+    git_ = Git(repo)
+    return git_.run("remote", "get-url", name) if git_.ok("remote", "get-url", name) else None

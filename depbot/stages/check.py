@@ -1,0 +1,69 @@
+"""The check stage: every pinned package against the index and the advisory sources.
+
+Lookups run concurrently, one per distinct name; the advisory sources run beside them. A
+package whose lookup fails is skipped with the reason and the run goes on; a source that
+cannot answer is reported in ``source_errors``, never read as "no vulnerabilities".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from depbot.advisories.interface import AdvisorySource, AdvisorySourceError
+from depbot.advisories.merge import merge
+from depbot.index.interface import Index, IndexLookupError
+from depbot.models import Advisory, CheckResult, Lockfile, NormalizedName, Release, Skipped
+
+__all__ = ["NOT_FOUND", "check"]
+
+NOT_FOUND = "not found on the index"
+
+
+def check(
+    lockfiles: Sequence[Lockfile],
+    index: Index,
+    sources: Sequence[AdvisorySource],
+    pool_size: int = 16,
+) -> CheckResult:
+    """Looks up every distinct pinned name once (``pool_size`` at a time) and asks every source."""
+    names = sorted({pin.name for lf in lockfiles for pin in lf.pins})
+    # sources get their own threads: a slow one (pip-audit) must not hold a lookup slot
+    with (
+        ThreadPoolExecutor(max(1, len(sources)), thread_name_prefix="depbot-advisories") as side,
+        ThreadPoolExecutor(pool_size, thread_name_prefix="depbot-index") as pool,
+    ):
+        asked = [(s, side.submit(s.advisories, lockfiles)) for s in sources]
+        looked_up = [(n, pool.submit(index.releases, n)) for n in names]
+        releases, skipped = _collect_releases(looked_up)
+        advisories: list[Advisory] = []
+        source_errors: list[str] = []
+        for source, future in asked:
+            try:
+                advisories.extend(future.result())
+            except AdvisorySourceError as e:
+                source_errors.append(f"{source.spec}: {e}")
+    return CheckResult(
+        releases=releases,
+        advisories=merge(advisories),
+        skipped=tuple(skipped),
+        source_errors=tuple(source_errors),
+    )
+
+
+def _collect_releases(
+    looked_up: Sequence[tuple[NormalizedName, Future[tuple[Release, ...]]]],
+) -> tuple[dict[NormalizedName, tuple[Release, ...]], list[Skipped]]:
+    releases: dict[NormalizedName, tuple[Release, ...]] = {}
+    skipped: list[Skipped] = []
+    for name, future in looked_up:
+        try:
+            found = future.result()
+        except IndexLookupError as e:
+            skipped.append(Skipped(name, str(e)))
+            continue
+        if found:
+            releases[name] = found
+        else:
+            skipped.append(Skipped(name, NOT_FOUND))
+    return releases, skipped
