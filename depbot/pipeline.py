@@ -145,6 +145,7 @@ class _BatchRun:
         }
         self.relocked: dict[frozenset[Update], RelockResult] = {}
         self.runs = 0
+        self.probed: set[str] = set()
         self._envs = contextlib.ExitStack()
         self._env: TestEnv | None = None
 
@@ -242,7 +243,10 @@ class _BatchRun:
         files = self._files(units)
         command = self.config.test_command
         key = probe_key({p: t.encode() for p, t in files.items()}, command)
-        known = self.tools.store.get_probe(key)
+        # a set probed again in this run is bisect confirming a failure: that must be a real
+        # run, or a flaky failure would convict an update on a remembered verdict
+        known = None if key in self.probed else self.tools.store.get_probe(key)
+        self.probed.add(key)
         if known is not None:
             return known
         what = f"{len(units)} units" if units else "the current lockfiles"
