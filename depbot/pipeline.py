@@ -293,8 +293,10 @@ class _BatchRun:
         )
         published = self.tools.forge.publish(self.batch.id, changed, record)
         if published.status == "conflict":
-            return self._outcome("failed", kept_updates, rolled, message=published.message)
-        return self._outcome(published.status, kept_updates, rolled, pr=published.pr)
+            return self._outcome(
+                "failed", kept_updates, rolled, message=published.message, branch=True
+            )
+        return self._outcome(published.status, kept_updates, rolled, pr=published.pr, branch=True)
 
     def _outcome(
         self,
@@ -304,14 +306,16 @@ class _BatchRun:
         *,
         message: str = "",
         pr: str | None = None,
+        branch: bool = False,
     ) -> BatchOutcome:
+        """``branch``: whether the batch's branch exists (or, dry run, would) after this."""
         return BatchOutcome(
             batch=self.batch,
             status=status,
             kept=kept,
             rolled_back=tuple(rolled),
             test_runs=self.runs,
-            branch=self.batch.branch,
+            branch=self.batch.branch if branch or status == "planned" else None,
             pr=pr,
             message=message,
         )
