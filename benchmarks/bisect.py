@@ -1,10 +1,17 @@
 """How many test runs bisect spends after a failing batch, next to the lower bound.
 
-Usage: python benchmarks/bisect.py [--trials N] [--seed S]
+Usage: python benchmarks/bisect.py [--trials N] [--seed S] [--skip-probe]
 
-For n updates with k culprits at random places, a simulated suite fails exactly when a culprit
-is present. Goals: for k = 1 the worst case is at most ceil(log2 n) + 1 runs; for k = 2 and 3
-the mean is within 1.5 times the information-theoretic lower bound ceil(log2 sum C(n, i)).
+1. For n updates with k culprits at random places, a simulated suite fails exactly when a
+   culprit is present. Goals: for k = 1 the worst case is at most ceil(log2 n) + 1 runs; for
+   k = 2 and 3 the mean is within 1.5 times the information-theoretic lower bound
+   ceil(log2 sum C(n, i)).
+2. What one of those runs costs: the wall time of one probe (relock, sync, tests) with the
+   pip-tools and the uv backends on the demo project, against a loopback index, with the ratio
+   measured in the same run. The first probe creates the test environment; the second reuses
+   it with another set of updates, as every later probe of a bisection does. Each backend gets
+   its own empty pip and uv caches, so its first probe is cold and its second warm. Section 2
+   reports figures only (no goal); --skip-probe leaves it out.
 """
 
 from __future__ import annotations
@@ -19,14 +26,22 @@ if sys.path and Path(sys.path[0] or ".").resolve() == _ROOT / "benchmarks":
     sys.path[0] = str(_ROOT)
 
 import argparse  # noqa: E402
+import io  # noqa: E402
 import math  # noqa: E402
+import os  # noqa: E402
 import random  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
+from collections.abc import Mapping, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from pathlib import PurePosixPath  # noqa: E402
 
-from depbot.models import TestResult  # noqa: E402
+from depbot.lock.interface import LockBackend, LockIndex  # noqa: E402
+from depbot.lock.requirements import parse_lockfile  # noqa: E402
+from depbot.models import Kind, TestResult, Update  # noqa: E402
 from depbot.stages.bisect import bisect  # noqa: E402
+from depbot.stages.relock import relock  # noqa: E402
+from depbot.stages.verify import TestEnv  # noqa: E402
 
 SIZES = (8, 16, 32, 64)
 CULPRITS = (1, 2, 3)
@@ -112,14 +127,184 @@ def _goal_text(c: Cell) -> str:
     return f"{met} ({worst} <= {1.5 * c.lower_bound:g})"
 
 
+# ---------------------------------------------------------------------------- section 2
+
+TEST_COMMAND = "python -m unittest discover -s tests"
+TEST_TIMEOUT = 120.0
+STEPS = ("venv", "relock", "sync", "tests")
+
+
+@dataclass(frozen=True)
+class ProbeTimes:
+    """Wall seconds of each step of one probe; ``venv`` is 0 when the probe reused one."""
+
+    backend: str
+    label: str
+    updates: int
+    venv: float
+    relock: float
+    sync: float
+    tests: float
+    passed: bool
+
+    @property
+    def total(self) -> float:
+        return self.venv + self.relock + self.sync + self.tests
+
+
+class _Clock:
+    """Wall seconds since the previous lap."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+
+    def lap(self) -> float:
+        now = time.perf_counter()
+        seconds, self.last = now - self.last, now
+        return seconds
+
+
+def probe_env(index_url: str, caches: Path) -> dict[str, str]:
+    """This process's environment without pip's or uv's settings: the demo index only, and
+    caches of its own, so that no earlier run warms them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_INDEX_URL=index_url,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_CACHE_DIR=str(caches / "pip"),
+        UV_CACHE_DIR=str(caches / "uv"),
+    )
+    return env
+
+
+def minor_updates(repo: Path, env: Mapping[str, str]) -> tuple[Update, ...]:
+    """The updates of the demo's minor batch, as ``depbot plan`` batches them."""
+    from depbot.cli import Context, plan_repo
+
+    ctx = Context(env=env, out=io.StringIO(), err=io.StringIO())
+    planned = plan_repo(repo, ctx)
+    minor = [b for b in planned.plan.batches if b.kind == Kind.MINOR]
+    if len(minor) != 1:
+        raise SystemExit(f"the demo plan has {len(minor)} minor batches, expected 1")
+    return minor[0].updates
+
+
+def time_backend(
+    backend: LockBackend,
+    repo: Path,
+    updates: Sequence[Update],
+    index_url: str,
+    env: Mapping[str, str],
+    work: Path,
+) -> list[ProbeTimes]:
+    """The first probe (the whole batch, in a new environment) and a second one (its first
+    half, as bisection's first step) in the same environment."""
+    lockfile = parse_lockfile(
+        PurePosixPath("requirements.txt"), (repo / "requirements.txt").read_text()
+    )
+    index = LockIndex(index_url)
+    half = len(updates) // 2
+    sets = [("first (whole batch)", updates), ("second (first half)", updates[:half])]
+    times: list[ProbeTimes] = []
+    clock = _Clock()
+    with TestEnv(work / f"venv-{backend.name}", repo, backend, index, env) as test_env:
+        venv = clock.lap()
+        for label, subset in sets:
+            relocked = relock(repo, [lockfile], subset, backend, index, env)
+            relocking = clock.lap()
+            if relocked.unresolvable:
+                raise SystemExit(f"{backend.name}: unresolvable {relocked.unresolvable}")
+            test_env.sync(relocked.files)
+            syncing = clock.lap()
+            result = test_env.run_tests(TEST_COMMAND, TEST_TIMEOUT)
+            testing = clock.lap()
+            first = not times
+            times.append(
+                ProbeTimes(
+                    backend.name,
+                    label,
+                    len(subset),
+                    venv if first else 0.0,
+                    relocking,
+                    syncing,
+                    testing,
+                    result.passed,
+                )
+            )
+    return times
+
+
+def probe_section() -> bool:
+    """Print the per-step wall times of one probe for pip-tools and uv, and their ratio."""
+    from depbot.demo.index_server import serve_index
+    from depbot.demo.project import build_project, new_releases, old_releases
+    from depbot.lock.piptools import PipToolsBackend
+    from depbot.lock.uv import UvBackend
+
+    print("\nProbe: wall time of one probe on the demo project, pip-tools next to uv", flush=True)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="depbot-bench-probe-") as tmp:
+        root = Path(tmp)
+        with serve_index(root / "index", old_releases()) as index:
+            env = probe_env(index.url, root / "caches" / "project")
+            project = build_project(root, index, env)
+            index.add(*new_releases())
+            updates = minor_updates(
+                project.repo, {**env, "DEPBOT_CACHE_DIR": str(root / "caches" / "depbot")}
+            )
+            backends: list[LockBackend] = [PipToolsBackend(), UvBackend()]
+            results = {
+                b.name: time_backend(
+                    b, project.repo, updates, index.url, probe_env(index.url, root / b.name), root
+                )
+                for b in backends
+            }
+    piptools, uv = results["pip-tools"], results["uv"]
+    print(f"{len(updates)} updates in the minor batch; times in seconds (wall)")
+    header = f"{'probe':<21} {'backend':<9}" + "".join(f" {s:>7}" for s in (*STEPS, "total"))
+    header += "  result"
+    print(header)
+    print("-" * len(header))
+    for slow, fast in zip(piptools, uv, strict=True):
+        for t in (slow, fast):
+            verdict = "pass" if t.passed else "fail"
+            cells = "".join(f" {v:>7.2f}" for v in _steps(t))
+            print(f"{t.label:<21} {t.backend:<9}{cells}  {verdict}")
+        ratios = "".join(
+            f" {_ratio(a, b):>7}" for a, b in zip(_steps(slow), _steps(fast), strict=True)
+        )
+        print(f"{'':<21} {'ratio':<9}{ratios}")
+    print(
+        "ratio: pip-tools / uv. venv: creating the test environment (first probe only);"
+        " sync: installing\nthe candidate lockfiles; tests: the demo's unittest suite"
+        " (the whole batch fails: quartz 2.4.0).\n"
+        f"({time.perf_counter() - started:.1f} s, demo project and wheels included)"
+    )
+    return True
+
+
+def _steps(t: ProbeTimes) -> tuple[float, ...]:
+    return (t.venv, t.relock, t.sync, t.tests, t.total)
+
+
+def _ratio(slow: float, fast: float) -> str:
+    return f"{slow / fast:.1f}x" if fast > 0 else "-"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=2000, help="random placements per row")
     parser.add_argument("--seed", type=int, default=20261128)
+    parser.add_argument(
+        "--skip-probe", action="store_true", help="only section 1 (no venvs, no lock tools)"
+    )
     args = parser.parse_args(argv)
     ok = bisect_section(args.trials, args.seed)
     # Further sections go below, one function each that prints its own table and returns
     # whether its goals hold; they are combined into the exit status.
+    if not args.skip_probe:
+        ok = probe_section() and ok
     return 0 if ok else 1
 
 

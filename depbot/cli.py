@@ -13,22 +13,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TextIO
-
-from rich.console import Console
+from typing import TYPE_CHECKING, TextIO
 
 from depbot import __version__, pipeline, render
 from depbot.advisories import build_sources
 from depbot.config import Config, load_config
 from depbot.errors import DepbotError, InputError, RunError
-from depbot.forge.git import depbot_dir, remote_url, scratch_checkout
-from depbot.forge.local import LocalForge
 from depbot.index import build_index
 from depbot.lock.interface import LockBackend, LockIndex
-from depbot.lock.piptools import PipToolsBackend
-from depbot.lock.uv import UvBackend
 from depbot.models import BatchOutcome, Lockfile
-from depbot.stages.remember import RunLock, Store, store_path
+
+# What only `run` and `status` use is imported where they use it: `plan` starts without git,
+# the lock backends or the run store.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from depbot.forge.local import LocalForge
 
 __all__ = ["main"]
 
@@ -45,6 +45,8 @@ class Context:
     err: TextIO
 
     def console(self) -> Console:
+        from rich.console import Console
+
         return Console(file=self.out, highlight=False, soft_wrap=True)
 
     def progress(self, message: str) -> None:
@@ -139,7 +141,23 @@ def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
     return 1 if result.source_errors else 0
 
 
+def _state_dir(repo: Path) -> Path:
+    """depbot's state directory in the git directory of ``repo``; InputError when ``repo`` is
+    not a git repository (``run`` and ``status`` keep their branches and state in git)."""
+    from depbot.forge.git import depbot_dir
+    from depbot.forge.interface import ForgeError
+
+    try:
+        return depbot_dir(repo)
+    except ForgeError as exc:
+        if "not a git repository" not in str(exc):
+            raise
+        raise InputError(f"{repo}: not a git repository") from None
+
+
 def _forge(choice: str, repo: Path, env: Mapping[str, str]) -> LocalForge:
+    from depbot.forge.local import LocalForge
+
     token = env.get("GITHUB_TOKEN") or env.get("DEPBOT_GITHUB_TOKEN")
     if choice == "github" or (choice == "auto" and token and _has_github_remote(repo)):
         raise RunError("the GitHub forge is not available in this version; use --forge local")
@@ -147,10 +165,15 @@ def _forge(choice: str, repo: Path, env: Mapping[str, str]) -> LocalForge:
 
 
 def _has_github_remote(repo: Path) -> bool:
+    from depbot.forge.git import remote_url
+
     return "github" in (remote_url(repo, "origin") or "")
 
 
 def _backend(config: Config) -> LockBackend:
+    from depbot.lock.piptools import PipToolsBackend
+    from depbot.lock.uv import UvBackend
+
     return UvBackend() if config.lock_backend == "uv" else PipToolsBackend()
 
 
@@ -164,7 +187,10 @@ def execute_run(
     retry: bool = False,
 ) -> tuple[Config, tuple[BatchOutcome, ...], tuple[str, ...]]:
     """The whole pipeline on ``repo`` under its run lock; the outcomes and source errors."""
-    state = depbot_dir(repo)
+    from depbot.forge.git import scratch_checkout
+    from depbot.stages.remember import RunLock, Store, store_path
+
+    state = _state_dir(repo)
     forge = _forge(forge_choice, repo, ctx.env)
     with RunLock(state / "lock", timeout=600), Store(store_path(state)) as store:
         if retry:
@@ -226,8 +252,11 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
+    from depbot.forge.local import LocalForge
+    from depbot.stages.remember import Store, store_path
+
     repo = _repo(args.repo)
-    state = depbot_dir(repo)
+    state = _state_dir(repo)
     with Store(store_path(state)) as store:
         remembered = {b.id: b for b in store.batches()}
         rollbacks = store.rollbacks()

@@ -194,6 +194,13 @@ def _handler(state: IndexServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    # set on the class: listen() runs in the constructor, and installers such as uv open many
+    # connections at once (a backlog of 5 drops some, and each retry costs a second)
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @contextmanager
 def serve_index(
     root: Path, dists: Iterable[Dist] = (), latency: float = 0.0
@@ -201,9 +208,7 @@ def serve_index(
     """Builds ``dists`` under ``root`` and serves them on 127.0.0.1 for the ``with`` block."""
     state = IndexServer(root=root, latency=latency)
     state.add(*dists)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    server.request_queue_size = 128
+    server = _Server(("127.0.0.1", 0), _handler(state))
     state.url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
     # a short poll interval makes shutdown, and so every test using the index, quick
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
