@@ -34,6 +34,8 @@ __all__ = ["main"]
 
 FORMATS = ("text", "json", "markdown")
 TRIGGERS = ("weekly", "security", "manual")
+PLAN_FRESHNESS = 600.0
+"""Seconds an index page is trusted by ``plan`` (PyPI serves its simple pages for as long)."""
 
 
 @dataclass(frozen=True)
@@ -111,12 +113,19 @@ def _lockfiles(repo: Path, config: Config) -> tuple[Lockfile, ...]:
     return lockfiles
 
 
-def plan_repo(repo: Path, ctx: Context) -> pipeline.Planned:
-    """Discover, check, classify and batch ``repo`` as it is on disk (writes nothing)."""
+def plan_repo(repo: Path, ctx: Context, *, freshness: float = PLAN_FRESHNESS) -> pipeline.Planned:
+    """Discover, check, classify and batch ``repo`` as it is on disk (writes nothing).
+
+    Index pages younger than ``freshness`` seconds are used without asking the index again.
+    """
     config = load_config(repo, ctx.env)
     lockfiles = _lockfiles(repo, config)
     index = build_index(
-        config.index_url, config.extra_index_urls, lockfiles, ctx.cache_dir() / "http"
+        config.index_url,
+        config.extra_index_urls,
+        lockfiles,
+        ctx.cache_dir() / "http",
+        freshness=freshness,
     )
     sources = build_sources(config.advisories, repo, config.osv_url, ctx.env)
     return pipeline.plan(lockfiles, config, index, sources)
@@ -199,7 +208,9 @@ def execute_run(
         with scratch_checkout(repo, state / "work" / "checkout") as scratch:
             config = load_config(scratch, ctx.env)
             ctx.progress("checking the index and the advisories")
-            planned = plan_repo(scratch, ctx)
+            # a run acts on what it finds: every page is revalidated (a fix released a minute
+            # ago, announced by the advisory webhook, must be seen)
+            planned = plan_repo(scratch, ctx, freshness=0)
             tools = pipeline.RunTools(
                 backend=_backend(config),
                 index=LockIndex(config.index_url, config.extra_index_urls),

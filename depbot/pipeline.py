@@ -108,20 +108,52 @@ def run(
     lockfiles of ``planned`` were read from it.
     """
     outcomes = []
-    for batch in batches_for(trigger, planned.plan):
-        tools.progress(f"{batch.branch}: {len(batch.updates)} updates")
-        runner = _BatchRun(scratch, planned.lockfiles, config, tools, batch)
-        outcome = runner.run(dry_run)
-        tools.store.remember_rollbacks(outcome.rolled_back)
-        if outcome.branch and outcome.status != "planned":
-            tools.store.record_batch(
-                batch.id, branch=outcome.branch, status=outcome.status, pr=outcome.pr
-            )
-        outcomes.append(outcome)
+    with _SharedEnv(scratch, tools) as env:
+        for batch in batches_for(trigger, planned.plan):
+            tools.progress(f"{batch.branch}: {len(batch.updates)} updates")
+            outcome = _BatchRun(scratch, planned.lockfiles, config, tools, batch, env).run(dry_run)
+            tools.store.remember_rollbacks(outcome.rolled_back)
+            # "unchanged" says nothing new about a branch: keep what its last change was
+            if outcome.status in ("opened", "updated") or (
+                outcome.status == "failed" and outcome.branch
+            ):
+                tools.store.record_batch(
+                    batch.id, branch=batch.branch, status=outcome.status, pr=outcome.pr
+                )
+            outcomes.append(outcome)
     return tuple(outcomes)
 
 
 Unit = tuple[Update, ...]
+
+
+class _SharedEnv:
+    """One test environment for the whole run, created on first use and synced between
+    probes (a venv with pip costs seconds; a sync costs only what changed)."""
+
+    def __init__(self, scratch: Path, tools: RunTools) -> None:
+        self.scratch = scratch
+        self.tools = tools
+        self._stack = contextlib.ExitStack()
+        self._env: TestEnv | None = None
+
+    def __enter__(self) -> _SharedEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def get(self) -> TestEnv:
+        if self._env is None:
+            env = TestEnv(
+                self.tools.state_dir / "venvs" / "test",
+                self.scratch,
+                self.tools.backend,
+                self.tools.index,
+                self.tools.env,
+            )
+            self._env = self._stack.enter_context(env)
+        return self._env
 
 
 class _BatchRun:
@@ -134,6 +166,7 @@ class _BatchRun:
         config: Config,
         tools: RunTools,
         batch: Batch,
+        env: _SharedEnv,
     ) -> None:
         self.scratch = scratch
         self.lockfiles = tuple(lockfiles)
@@ -146,16 +179,11 @@ class _BatchRun:
         self.relocked: dict[frozenset[Update], RelockResult] = {}
         self.runs = 0
         self.probed: set[str] = set()
-        self._envs = contextlib.ExitStack()
-        self._env: TestEnv | None = None
+        self.env = env
 
     # ------------------------------------------------------------------ stages
 
     def run(self, dry_run: bool) -> BatchOutcome:
-        with self._envs:
-            return self._run(dry_run)
-
-    def _run(self, dry_run: bool) -> BatchOutcome:
         units, rolled = self._unblocked()
         if not units:
             return self._outcome("rolled-back", (), rolled)
@@ -251,22 +279,10 @@ class _BatchRun:
             return known
         what = f"{len(units)} units" if units else "the current lockfiles"
         self.tools.progress(f"{self.batch.branch}: testing {what}")
-        result = self._test_env().probe(files, command, self.config.test_timeout)
+        result = self.env.get().probe(files, command, self.config.test_timeout)
         self.runs += 1
         self.tools.store.put_probe(key, result)
         return result
-
-    def _test_env(self) -> TestEnv:
-        if self._env is None:
-            env = TestEnv(
-                self.tools.state_dir / "venvs" / self.batch.id,
-                self.scratch,
-                self.tools.backend,
-                self.tools.index,
-                self.tools.env,
-            )
-            self._env = self._envs.enter_context(env)
-        return self._env
 
     def _budget(self, n: int) -> int:
         if self.config.max_test_runs is None:
