@@ -14,18 +14,16 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from depbot.advisories.interface import AdvisorySource, AdvisorySourceError
 from depbot.advisories.osv_records import parse_osv
+from depbot.http import retry_policy
 from depbot.models import Advisory, Lockfile, NormalizedName
 
 __all__ = ["BATCH_LIMIT", "OSVSource"]
 
 BATCH_LIMIT = 1000
 """The most queries the OSV API accepts in one ``querybatch`` request."""
-
-_RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
 class OSVSource(AdvisorySource):
@@ -112,17 +110,8 @@ class OSVSource(AdvisorySource):
 
 
 def _retrying_session(retries: int, backoff: float) -> requests.Session:
-    retry = Retry(
-        total=retries,
-        connect=retries,
-        read=retries,
-        status=retries,
-        backoff_factor=backoff,
-        status_forcelist=_RETRY_STATUSES,
-        # OSV's POST endpoints are queries without side effects: safe to repeat
-        allowed_methods=frozenset({"GET", "POST"}),
-        raise_on_status=False,
-    )
+    # OSV's POST endpoints are queries without side effects: safe to repeat
+    retry = retry_policy(retries, backoff, ("GET", "POST"))
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
     session.mount("http://", adapter)

@@ -18,14 +18,13 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from depbot.advisories.interface import AdvisorySourceError
+from depbot.advisories.interface import AdvisorySourceError, one_line
 from depbot.models import Advisory, AffectedRange, NormalizedName, canonicalize_name
 
 __all__ = ["OSVRecordError", "parse_osv"]
 
 _ECOSYSTEM = "PyPI"
 _CLOSING = ("fixed", "last_affected")
-_SUMMARY_LIMIT = 200
 
 
 class OSVRecordError(AdvisorySourceError):
@@ -98,10 +97,7 @@ def _summary(record: Mapping[str, Any]) -> str:
     for key in ("summary", "details"):
         text = record.get(key)
         if isinstance(text, str) and text.strip():
-            line = " ".join(text.split())
-            if len(line) > _SUMMARY_LIMIT:
-                line = line[: _SUMMARY_LIMIT - 1].rstrip() + "…"
-            return line
+            return one_line(text)
     return ""
 
 

@@ -21,13 +21,17 @@ import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
-from depbot.advisories.interface import AdvisorySource, AdvisorySourceError
+from depbot.advisories.interface import (
+    AdvisorySource,
+    AdvisorySourceError,
+    one_line,
+    version_or_none,
+)
 from depbot.models import Advisory, AffectedRange, Lockfile, NormalizedName
 
 __all__ = ["PUBLIC_OSV_API", "PipAuditSource", "Runner", "parse_report", "ranges_from_fixes"]
@@ -38,7 +42,6 @@ PUBLIC_OSV_API = "https://api.osv.dev/v1"
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 """``subprocess.run``'s signature, as far as depbot calls it."""
 
-_SUMMARY_LIMIT = 200
 _TAIL_LINES = 5
 
 
@@ -153,7 +156,7 @@ def parse_report(
         if dep.get("skip_reason"):
             skipped.append(f"{name}: {dep['skip_reason']}")
             continue
-        version = pins.get(name) or _version(dep.get("version"))
+        version = pins.get(name) or version_or_none(dep.get("version"))
         if version is None:
             raise AdvisorySourceError(f"pip-audit's report has no version for {name}")
         for vuln in dep.get("vulns") or []:
@@ -198,7 +201,9 @@ def ranges_from_fixes(
 def _advisory(name: NormalizedName, pinned: Version, vuln: object, source: str) -> Advisory:
     if not isinstance(vuln, Mapping) or not isinstance(vuln.get("id"), str):
         raise AdvisorySourceError(f"pip-audit's report has a vulnerability of {name} without id")
-    fixes = [v for v in (_version(f) for f in vuln.get("fix_versions") or []) if v is not None]
+    fixes = [
+        v for v in (version_or_none(f) for f in vuln.get("fix_versions") or []) if v is not None
+    ]
     ranges, versions = ranges_from_fixes(pinned, fixes)
     aliases = vuln.get("aliases") or []
     return Advisory(
@@ -207,7 +212,7 @@ def _advisory(name: NormalizedName, pinned: Version, vuln: object, source: str) 
         aliases=frozenset(a for a in aliases if isinstance(a, str)) - {vuln["id"]},
         ranges=ranges,
         versions=versions,
-        summary=_summary(vuln.get("description")),
+        summary=one_line(vuln.get("description")),
         source=source,
     )
 
@@ -233,19 +238,3 @@ def _just_after(version: Version) -> Version:
     # the smallest version PEP 440 orders after ``version`` that a release could plausibly be
     post = 0 if version.post is None else version.post + 1
     return Version(f"{version.base_version}.post{post}")
-
-
-def _version(raw: Any) -> Version | None:
-    if not isinstance(raw, str):
-        return None
-    try:
-        return Version(raw)
-    except InvalidVersion:
-        return None
-
-
-def _summary(text: object) -> str:
-    if not isinstance(text, str):
-        return ""
-    line = " ".join(text.split())
-    return line if len(line) <= _SUMMARY_LIMIT else line[: _SUMMARY_LIMIT - 1].rstrip() + "…"

@@ -18,9 +18,14 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
-from depbot.advisories.interface import AdvisorySource, AdvisorySourceError
+from depbot.advisories.interface import (
+    AdvisorySource,
+    AdvisorySourceError,
+    one_line,
+    version_or_none,
+)
 from depbot.models import Advisory, AffectedRange, Lockfile
 
 __all__ = ["SafetySource", "parse_safety_report"]
@@ -28,7 +33,6 @@ __all__ = ["SafetySource", "parse_safety_report"]
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 _FOUND = 64
-_SUMMARY_LIMIT = 200
 _TAIL_LINES = 15
 _NOT_INSTALLED = "safety is not installed; pip install safety and log in"
 
@@ -124,7 +128,7 @@ def _advisory(vuln: Mapping[str, Any], source: str) -> Advisory:
         elif isinstance(shape, Version):
             versions.add(shape)
     for raw in [vuln.get("analyzed_version"), *(vuln.get("affected_versions") or [])]:
-        version = _version(raw)
+        version = version_or_none(raw)
         if version is not None:
             versions.add(version)
     advisory_id = f"pyup.io-{vid}"
@@ -134,7 +138,7 @@ def _advisory(vuln: Mapping[str, Any], source: str) -> Advisory:
         aliases=frozenset(_cve(vuln.get("CVE"))) - {advisory_id},
         ranges=tuple(dict.fromkeys(ranges)),
         versions=frozenset(versions),
-        summary=_summary(vuln.get("advisory")),
+        summary=one_line(vuln.get("advisory")),
         source=source,
     )
 
@@ -157,7 +161,7 @@ def _interval(spec: str) -> AffectedRange | Version | None:
         return None
     kw: dict[str, Version] = {}
     for s in specifiers:
-        version = _version(s.version)
+        version = version_or_none(s.version)
         key = {">=": "introduced", "<": "fixed", "<=": "last_affected", "==": "equal"}.get(
             s.operator
         )
@@ -189,19 +193,3 @@ def _json_document(stdout: str | None, where: str) -> object:
         return json.loads(text[start : end + 1])
     except ValueError:
         raise AdvisorySourceError(f"safety printed a report that is not JSON for {where}") from None
-
-
-def _version(raw: object) -> Version | None:
-    if not isinstance(raw, str):
-        return None
-    try:
-        return Version(raw)
-    except InvalidVersion:
-        return None
-
-
-def _summary(text: object) -> str:
-    if not isinstance(text, str):
-        return ""
-    line = " ".join(text.split())
-    return line if len(line) <= _SUMMARY_LIMIT else line[: _SUMMARY_LIMIT - 1].rstrip() + "…"

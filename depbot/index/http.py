@@ -22,11 +22,10 @@ from cachecontrol.cache import BaseCache
 from cachecontrol.heuristics import BaseHeuristic
 from requests import PreparedRequest, Response
 from urllib3 import HTTPResponse
-from urllib3.util.retry import Retry
+
+from depbot.http import retry_policy
 
 __all__ = ["MinimumFreshness", "PageCache", "make_session"]
-
-RETRY_STATUSES = (500, 502, 503, 504)
 
 
 class MinimumFreshness(BaseHeuristic):
@@ -136,17 +135,7 @@ def make_session(
 ) -> requests.Session:
     """A session for index pages: cached in ``cache_dir`` (None: in memory only), retried,
     with ``timeout`` seconds per request unless the caller gives one."""
-    retry = Retry(
-        total=retries,
-        connect=retries,
-        read=retries,
-        status=retries,
-        backoff_factor=backoff,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=frozenset({"GET"}),
-        # the last answer is returned, so the caller can report its status
-        raise_on_status=False,
-    )
+    retry = retry_policy(retries, backoff)
     cache = PageCache(cache_dir) if cache_dir is not None else None
     adapter = _Adapter(
         timeout,
