@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -28,6 +29,7 @@ __all__ = [
     "LockIndex",
     "Unresolvable",
     "compile_command",
+    "compile_scratch",
     "index_arguments",
     "index_options",
     "keep_preamble",
@@ -306,6 +308,37 @@ def keep_preamble(original: str, regenerated: str) -> str:
 
 
 # ---------------------------------------------------------------------------- running
+
+
+ArgvFor = Callable[["CompileCommand", Path, list[str]], list[str]]
+"""Builds a compile tool's argv from the lockfile's command, the output path and the -P pins."""
+
+
+def compile_scratch(
+    repo: Path,
+    lockfile: Lockfile,
+    upgrades: Mapping[NormalizedName, Version],
+    env: Mapping[str, str],
+    what: str,
+    argv_for: ArgvFor,
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Runs a compile tool on a scratch copy of ``lockfile`` (the tool reads the pins it holds
+    from its output file) with ``-P name==version`` per upgrade.
+
+    Returns the finished process and, when it succeeded, the new text under the original
+    header and option lines; the user's file is never written.
+    """
+    command = compile_command(repo, lockfile)
+    original = (repo / lockfile.path).read_text(encoding="utf-8")
+    pins = [arg for n, v in sorted(upgrades.items()) for arg in ("-P", pin_argument(n, v))]
+    with tempfile.TemporaryDirectory(prefix="depbot-relock-") as scratch:
+        output = Path(scratch) / lockfile.path.name
+        output.write_text(original, encoding="utf-8")
+        cwd = working_directory(repo, lockfile, command)
+        done = run_tool(argv_for(command, output, pins), cwd, env, what)
+        if done.returncode != 0:
+            return done, ""
+        return done, keep_preamble(original, output.read_text(encoding="utf-8"))
 
 
 def run_tool(

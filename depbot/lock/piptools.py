@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -24,15 +23,12 @@ from depbot.lock.interface import (
     LockError,
     LockIndex,
     Unresolvable,
-    compile_command,
+    compile_scratch,
     index_arguments,
     index_options,
-    keep_preamble,
     output_tail,
-    pin_argument,
     run_tool,
     venv_python,
-    working_directory,
 )
 from depbot.models import Lockfile
 
@@ -110,25 +106,20 @@ class PipToolsBackend(LockBackend):
         index: LockIndex,
         env: Mapping[str, str],
     ) -> str:
-        command = compile_command(repo, lockfile)
-        original = (repo / lockfile.path).read_text(encoding="utf-8")
-        pins = [arg for n, v in sorted(upgrades.items()) for arg in ("-P", pin_argument(n, v))]
-        with tempfile.TemporaryDirectory(prefix="depbot-relock-") as scratch:
-            output = Path(scratch) / Path(lockfile.path.name)
-            output.write_text(original, encoding="utf-8")
-            argv = [
+        def argv(command: CompileCommand, output: Path, pins: list[str]) -> list[str]:
+            return [
                 self.python, "-m", "piptools", "compile", "--quiet",
                 *_for_pip_compile(command), *index_arguments(lockfile, command, index),
                 "--no-header", "--no-emit-options", "--output-file", str(output), *pins,
             ]  # fmt: skip
-            cwd = working_directory(repo, lockfile, command)
-            done = run_tool(argv, cwd, env, "pip-compile")
-            if done.returncode != 0:
-                message = resolver_message(done.stderr) or f"pip-compile exited {done.returncode}"
-                if done.returncode == 1 or any(s in done.stderr for s in _UNRESOLVED):
-                    raise Unresolvable(message)
-                raise LockError(f"pip-compile failed for {lockfile.path}: {message}")
-            return keep_preamble(original, output.read_text(encoding="utf-8"))
+
+        done, text = compile_scratch(repo, lockfile, upgrades, env, "pip-compile", argv)
+        if done.returncode != 0:
+            message = resolver_message(done.stderr) or f"pip-compile exited {done.returncode}"
+            if done.returncode == 1 or any(s in done.stderr for s in _UNRESOLVED):
+                raise Unresolvable(message)
+            raise LockError(f"pip-compile failed for {lockfile.path}: {message}")
+        return text
 
     def create_venv(self, path: Path, env: Mapping[str, str]) -> Path:
         # pip-sync drives the environment's own pip, so this one keeps pip

@@ -9,7 +9,6 @@ that differ from uv's (extras and markers kept) are stated explicitly.
 from __future__ import annotations
 
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,15 +21,12 @@ from depbot.lock.interface import (
     LockError,
     LockIndex,
     Unresolvable,
-    compile_command,
+    compile_scratch,
     index_arguments,
     index_options,
-    keep_preamble,
     output_tail,
-    pin_argument,
     run_tool,
     venv_python,
-    working_directory,
 )
 from depbot.models import Lockfile
 
@@ -124,26 +120,21 @@ class UvBackend(LockBackend):
         index: LockIndex,
         env: Mapping[str, str],
     ) -> str:
-        command = compile_command(repo, lockfile)
-        original = (repo / lockfile.path).read_text(encoding="utf-8")
-        pins = [arg for n, v in sorted(upgrades.items()) for arg in ("-P", pin_argument(n, v))]
-        with tempfile.TemporaryDirectory(prefix="depbot-relock-") as scratch:
-            output = Path(scratch) / Path(lockfile.path.name)
-            output.write_text(original, encoding="utf-8")
-            argv = [
+        def argv(command: CompileCommand, output: Path, pins: list[str]) -> list[str]:
+            return [
                 self.uv, "pip", "compile", "--quiet", "--color", "never",
                 *_for_uv(command, lockfile.header.python_version),
                 *index_arguments(lockfile, command, index),
                 "--no-header", "--output-file", str(output), *pins,
             ]  # fmt: skip
-            cwd = working_directory(repo, lockfile, command)
-            done = run_tool(argv, cwd, env, "uv pip compile")
-            if done.returncode == 1:
-                raise Unresolvable(uv_message(done.stderr) or "uv found no solution")
-            if done.returncode != 0:
-                raise LockError(f"uv pip compile failed for {lockfile.path}: "
-                                f"{uv_message(done.stderr)}")  # fmt: skip
-            return keep_preamble(original, output.read_text(encoding="utf-8"))
+
+        done, text = compile_scratch(repo, lockfile, upgrades, env, "uv pip compile", argv)
+        if done.returncode == 1:
+            raise Unresolvable(uv_message(done.stderr) or "uv found no solution")
+        if done.returncode != 0:
+            raise LockError(f"uv pip compile failed for {lockfile.path}: "
+                            f"{uv_message(done.stderr)}")  # fmt: skip
+        return text
 
     def create_venv(self, path: Path, env: Mapping[str, str]) -> Path:
         argv = [self.uv, "venv", "--quiet", "--python", self.python, str(path)]
