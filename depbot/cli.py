@@ -7,10 +7,11 @@ only place where errors become exit codes (SPEC §7: 0 done, 1 could not do its 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -27,6 +28,7 @@ from depbot.models import BatchOutcome, Lockfile
 # the lock backends or the run store.
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.status import Status
 
     from depbot.forge.local import LocalForge
 
@@ -45,6 +47,8 @@ class Context:
     env: Mapping[str, str]
     out: TextIO
     err: TextIO
+    _status: list[Status] = field(default_factory=list, compare=False, repr=False)
+    """The spinner of the long step under way, when stderr is a terminal."""
 
     def console(self) -> Console:
         from rich.console import Console
@@ -52,9 +56,28 @@ class Context:
         return Console(file=self.out, highlight=False, soft_wrap=True)
 
     def progress(self, message: str) -> None:
-        """A line of progress on stderr: the long steps say what they are doing."""
+        """What the long step under way is doing: a spinner's text on a terminal, a line on
+        stderr otherwise."""
+        if self._status:
+            self._status[-1].update(f"depbot: {message}")
+            return
         self.err.write(f"depbot: {message}\n")
         self.err.flush()
+
+    @contextlib.contextmanager
+    def activity(self) -> Iterator[None]:
+        """Shows a rich spinner with the latest progress message while the block runs."""
+        if not self.err.isatty():
+            yield
+            return
+        from rich.console import Console
+
+        with Console(file=self.err).status("depbot: starting") as status:
+            self._status.append(status)
+            try:
+                yield
+            finally:
+                self._status.pop()
 
     def cache_dir(self) -> Path:
         """The per-user cache (HTTP pages), following each platform's convention."""
@@ -251,14 +274,15 @@ def _print_run(
 
 def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
     repo = _repo(args.repo)
-    _, outcomes, errors = execute_run(
-        repo,
-        ctx,
-        trigger=args.trigger,
-        forge_choice=args.forge,
-        dry_run=args.dry_run,
-        retry=args.retry,
-    )
+    with ctx.activity():
+        _, outcomes, errors = execute_run(
+            repo,
+            ctx,
+            trigger=args.trigger,
+            forge_choice=args.forge,
+            dry_run=args.dry_run,
+            retry=args.retry,
+        )
     return _print_run(args.format, args.trigger, outcomes, errors, ctx)
 
 

@@ -321,3 +321,28 @@ def test_clean_env_has_no_pip_settings_but_its_own() -> None:
         "PIP_INDEX_URL",
         "PIP_DISABLE_PIP_VERSION_CHECK",
     }
+
+
+class _Terminal(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_spinner_on_a_terminal_and_lines_otherwise() -> None:
+    from depbot.cli import Context
+
+    piped = StringIO()
+    ctx = Context(env={}, out=StringIO(), err=piped)
+    with ctx.activity():
+        ctx.progress("relocking")
+    assert piped.getvalue() == "depbot: relocking\n"
+
+    terminal = _Terminal()
+    ctx = Context(env={}, out=StringIO(), err=terminal)
+    with ctx.activity():
+        ctx.progress("relocking")
+        assert ctx._status  # the message went to the spinner, not to a line of its own
+    shown = terminal.getvalue()
+    assert shown.startswith("\x1b[?25l")  # rich hides the cursor while its spinner runs
+    assert "depbot: relocking" in shown
+    assert not ctx._status

@@ -62,7 +62,8 @@ def run_demo(keep: Path | None, fmt: str, ctx: Context) -> int:
             if say:
                 render.plan_text(planned.plan, say)
                 say.rule("depbot run --forge local: relock, test, bisect, publish")
-            _, outcomes, errors = execute_run(project.repo, demo_ctx, forge_choice="local")
+            with demo_ctx.activity():
+                _, outcomes, errors = execute_run(project.repo, demo_ctx, forge_choice="local")
         if fmt == "json":
             ctx.out.write(render.to_json(render.run_json("manual", outcomes)) + "\n")
         elif fmt == "markdown":
