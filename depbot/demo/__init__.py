@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from depbot import render
 from depbot.demo.index_server import serve_index
 from depbot.demo.project import build_project, new_releases, old_releases
 from depbot.errors import InputError
+from depbot.forge.git import Git
 
 if TYPE_CHECKING:
     from depbot.cli import Context
@@ -90,11 +90,7 @@ def run_demo(keep: Path | None, fmt: str, ctx: Context) -> int:
 
 
 def _branches(repo: Path) -> str:
-    out = subprocess.run(
-        ["git", "for-each-ref", "--format=%(refname:short)  %(subject)", "refs/heads/depbot/"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = Git(repo).run(
+        "for-each-ref", "--format=%(refname:short)  %(subject)", "refs/heads/depbot/"
+    )
     return "Branches published:\n" + "".join(f"  {line}\n" for line in out.splitlines())

@@ -9,16 +9,24 @@ old releases are on it; the new releases are published afterwards).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from depbot.demo.index_server import IndexServer
 from depbot.demo.wheels import Dist
+from depbot.forge.git import Git
+from depbot.lock.piptools import compile_new
 
-__all__ = ["SampleProject", "build_project", "new_releases", "old_releases"]
+__all__ = ["SampleProject", "build_project", "new_releases", "old_releases", "osv_record"]
+
+MAINTAINER = {
+    "GIT_AUTHOR_NAME": "Demo Maintainer",
+    "GIT_AUTHOR_EMAIL": "maintainer@example.invalid",
+    "GIT_COMMITTER_NAME": "Demo Maintainer",
+    "GIT_COMMITTER_EMAIL": "maintainer@example.invalid",
+}
+"""Who commits the sample project (the demo never relies on the user's git identity)."""
 
 # (name, old version, new version): the clean updates of the minor batch
 CLEAN = [
@@ -115,12 +123,26 @@ if __name__ == "__main__":
 """
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=Demo Maintainer", "-c", "user.email=maintainer@example.invalid",
-         *args],
-        cwd=repo, check=True, capture_output=True,
-    )  # fmt: skip
+def osv_record(
+    advisory_id: str, name: str, fixed: str, alias: str, summary: str, date: str
+) -> dict[str, object]:
+    """An OSV record: every version of ``name`` before ``fixed`` is affected."""
+    return {
+        "schema_version": "1.6.0",
+        "id": advisory_id,
+        "modified": date,
+        "published": date,
+        "aliases": [alias],
+        "summary": summary,
+        "affected": [
+            {
+                "package": {"ecosystem": "PyPI", "name": name},
+                "ranges": [
+                    {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}
+                ],
+            }
+        ],
+    }
 
 
 def build_project(root: Path, index: IndexServer, env: Mapping[str, str]) -> SampleProject:
@@ -143,36 +165,17 @@ def build_project(root: Path, index: IndexServer, env: Mapping[str, str]) -> Sam
         f'advisories = ["osv-dir:{(root / "advisories").as_posix()}"]\n'
     )
     (repo / ".gitignore").write_text("__pycache__/\n")
-    subprocess.run(
-        [sys.executable, "-m", "piptools", "compile", "--quiet", "--strip-extras",
-         "--no-emit-index-url", "--generate-hashes", "--output-file", "requirements.txt",
-         "requirements.in"],
-        cwd=repo, env={**env, "CUSTOM_COMPILE_COMMAND": "pip-compile --generate-hashes"
-                       " --strip-extras requirements.in"},
-        check=True, capture_output=True,
-    )  # fmt: skip
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-q", "-m", "Sample project")
+    options = ["--generate-hashes", "--strip-extras"]
+    compile_new(repo, "requirements.in", "requirements.txt", options, env)
+    maintainer = Git(repo, env={**env, **MAINTAINER})
+    maintainer.run("init", "-q", "-b", "main")
+    maintainer.run("add", ".")
+    maintainer.run("commit", "-q", "-m", "Sample project")
 
     advisories = root / "advisories"
     advisories.mkdir()
     name, _, fixed = SECURE
-    record = {
-        "schema_version": "1.6.0",
-        "id": ADVISORY_ID,
-        "modified": "2026-11-01T00:00:00Z",
-        "published": "2026-11-01T00:00:00Z",
-        "aliases": ["CVE-2026-0001"],
-        "summary": f"{name} does not quote URLs before {fixed}",
-        "affected": [
-            {
-                "package": {"ecosystem": "PyPI", "name": name},
-                "ranges": [
-                    {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}
-                ],
-            }
-        ],
-    }
+    summary = f"{name} does not quote URLs before {fixed}"
+    record = osv_record(ADVISORY_ID, name, fixed, "CVE-2026-0001", summary, "2026-11-01T00:00:00Z")
     (advisories / f"{ADVISORY_ID}.json").write_text(json.dumps(record, indent=2))
     return SampleProject(repo=repo, advisories=advisories, index_url=index.url)

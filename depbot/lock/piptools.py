@@ -32,7 +32,7 @@ from depbot.lock.interface import (
 )
 from depbot.models import Lockfile
 
-__all__ = ["PipToolsBackend", "resolver_message"]
+__all__ = ["PipToolsBackend", "compile_new", "resolver_message"]
 
 # uv pip compile options pip-compile does not know, and whether each takes a value
 _UV_ONLY = {
@@ -57,6 +57,25 @@ _UNRESOLVED = (
     "conflicting dependencies",
 )
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|NotFound|Impossible|Found|Exception): ")
+
+
+def compile_new(
+    repo: Path,
+    source: str,
+    output: str,
+    options: Sequence[str],
+    env: Mapping[str, str],
+    python: str = sys.executable,
+) -> None:
+    """Compiles ``source`` into a new lockfile ``output`` in ``repo``, the header saying
+    ``pip-compile <options> <source>`` (how a maintainer would have run it); raises LockError."""
+    argv = [python, "-m", "piptools", "compile", "--quiet", *options, "--no-emit-index-url"]
+    argv += ["--output-file", output, source]
+    header = {"CUSTOM_COMPILE_COMMAND": " ".join(["pip-compile", *options, source])}
+    done = run_tool(argv, repo, {**env, **header}, "pip-compile")
+    if done.returncode != 0:
+        message = resolver_message(done.stderr) or output_tail(done.stderr)
+        raise LockError(f"pip-compile could not compile {source}: {message}")
 
 
 def resolver_message(stderr: str, limit: int = 6) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from depbot.demo.index_server import IndexServer
+from depbot.demo.project import osv_record
 from depbot.demo.wheels import Dist
 
 __all__ = [
@@ -161,22 +162,8 @@ advisories = ["osv-dir:advisories"]
 
 def _advisory() -> dict[str, object]:
     name, _, fixed = SECURE
-    return {
-        "schema_version": "1.6.0",
-        "id": ADVISORY_ID,
-        "modified": "2026-10-01T00:00:00Z",
-        "published": "2026-10-01T00:00:00Z",
-        "aliases": ["CVE-2026-4242"],
-        "summary": f"{name} does not escape its input before {fixed}",
-        "affected": [
-            {
-                "package": {"ecosystem": "PyPI", "name": name},
-                "ranges": [
-                    {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}
-                ],
-            }
-        ],
-    }
+    summary = f"{name} does not escape its input before {fixed}"
+    return osv_record(ADVISORY_ID, name, fixed, "CVE-2026-4242", summary, "2026-10-01T00:00:00Z")
 
 
 def git(repo: Path, *args: str) -> str:
