@@ -9,7 +9,7 @@ call these functions. This module reads the environment mapping it is given (nev
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,24 +17,24 @@ from typing import TYPE_CHECKING
 
 from depbot import pipeline
 from depbot.advisories import build_sources
-from depbot.config import Config, load_config
+from depbot.config import SECRET_VARIABLES, Config, load_config
 from depbot.errors import InputError, RunError
 from depbot.index import build_index
-from depbot.lock.interface import LockBackend, LockIndex
+from depbot.lock.interface import LockBackend, LockError, LockIndex
 from depbot.models import BatchOutcome, Lockfile, Plan
 
 # What only `run` and `status` use is imported where they use it: `plan` starts without git,
 # the lock backends or the run store.
 if TYPE_CHECKING:
     from depbot.forge.interface import Forge, OpenBatch
+    from depbot.stages.relock import BackendFor
     from depbot.state.store import BatchRecord, RollbackRecord
 
 __all__ = [
     "PLAN_FRESHNESS",
-    "SECRET_VARIABLES",
     "RunReport",
     "StatusReport",
-    "build_backend",
+    "build_backends",
     "build_forge",
     "cache_dir",
     "plan_repo",
@@ -43,17 +43,11 @@ __all__ = [
     "secrets",
     "state_dir",
     "status_repo",
+    "tool_environment",
 ]
 
 PLAN_FRESHNESS = 600.0
 """Seconds an index page is trusted by ``plan`` (PyPI serves its simple pages for as long)."""
-SECRET_VARIABLES = (
-    "GITHUB_TOKEN",
-    "DEPBOT_GITHUB_TOKEN",
-    "DEPBOT_WEBHOOK_SECRET",
-    "SAFETY_API_KEY",
-)
-"""The variables of SPEC §8 (and Safety's key) whose values never reach an output."""
 
 Progress = Callable[[str], None]
 
@@ -104,6 +98,33 @@ def secrets(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(env[n] for n in SECRET_VARIABLES if env.get(n))
 
 
+# what a lock tool, an installer and a test suite need to work, and nothing that authenticates
+_TOOL_VARIABLES = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TMP", "TEMP",
+        "CI", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "PYENV_ROOT", "PYENV_VERSION",
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+        "SYSTEMROOT", "SYSTEMDRIVE", "COMSPEC", "PATHEXT", "WINDIR", "APPDATA", "LOCALAPPDATA",
+        "USERPROFILE", "PROGRAMDATA",
+    }
+)  # fmt: skip
+_TOOL_PREFIXES = ("LC_", "PIP_", "UV_")
+
+
+def tool_environment(env: Mapping[str, str], pass_env: Sequence[str] = ()) -> dict[str, str]:
+    """The environment of every tool depbot runs (pip-compile, uv, pip, the tests): an
+    allow-list plus the names of ``pass-env``; never a secret of SPEC §8."""
+    wanted = _TOOL_VARIABLES | {n.upper() for n in pass_env}
+    secret = set(SECRET_VARIABLES)
+    return {
+        name: value
+        for name, value in env.items()
+        if name.upper() not in secret
+        and (name.upper() in wanted or name.upper().startswith(_TOOL_PREFIXES))
+    }
+
+
 # ---------------------------------------------------------------------------- collaborators
 
 
@@ -117,12 +138,37 @@ def _lockfiles(repo: Path, config: Config) -> tuple[Lockfile, ...]:
     return lockfiles
 
 
-def build_backend(config: Config) -> LockBackend:
-    """The lock backend ``lock-backend`` names."""
-    from depbot.lock.piptools import PipToolsBackend
+def build_backends(config: Config, env: Mapping[str, str]) -> BackendFor:
+    """The lock backend ``lock-backend`` names, for each Python a lockfile was compiled with
+    (an interpreter of that version; pip-tools installed for it when it is not depbot's own).
+    ``env`` is the tools' environment."""
+    from depbot.lock.interface import MissingPython
+    from depbot.lock.interpreters import Interpreters
+    from depbot.lock.piptools import PipToolsBackend, tool_python
     from depbot.lock.uv import UvBackend
 
-    return UvBackend() if config.lock_backend == "uv" else PipToolsBackend()
+    interpreters = Interpreters(config.pythons, env)
+    tools = cache_dir(env) / "tools"
+    built: dict[str | None, LockBackend | LockError] = {}
+
+    def backend_for(version: str | None) -> LockBackend:
+        if version not in built:
+            found = interpreters.find(version)
+            try:
+                if found is None:
+                    raise MissingPython(version or "")
+                if config.lock_backend == "uv":
+                    built[version] = UvBackend(python=str(found.path))
+                else:
+                    built[version] = PipToolsBackend(str(tool_python(found, tools, env)))
+            except LockError as exc:
+                built[version] = exc
+        result = built[version]
+        if isinstance(result, LockError):
+            raise result
+        return result
+
+    return backend_for
 
 
 def build_forge(choice: str, repo: Path, env: Mapping[str, str]) -> Forge:
@@ -194,13 +240,16 @@ def run_repo(
     progress: Progress = _quiet,
 ) -> RunReport:
     """The whole pipeline on ``repo`` under its run lock, in a scratch checkout of HEAD."""
-    from depbot.forge.git import scratch_checkout
+    from depbot.forge.git import Git, head_commit, scratch_checkout
     from depbot.state.lock import RunLock
     from depbot.state.store import Store, store_path
 
     state = state_dir(repo)
     forge = build_forge(forge_choice, repo, env)
-    with RunLock(state / "lock", timeout=600), Store(store_path(state)) as store:
+    with (
+        RunLock(state / "lock", timeout=600),
+        Store(store_path(state), secrets=secrets(env)) as store,
+    ):
         if retry:
             store.clear_rollbacks()
         run_id = store.start_run(trigger)
@@ -210,13 +259,16 @@ def run_repo(
             # a run acts on what it finds: every page is revalidated (a fix released a minute
             # ago, announced by the advisory webhook, must be seen)
             planned = plan_repo(scratch, env, freshness=0)
+            tool_env = tool_environment(env, config.pass_env)
             tools = pipeline.RunTools(
-                backend=build_backend(config),
+                backends=build_backends(config, tool_env),
                 index=LockIndex(config.index_url, config.extra_index_urls),
                 forge=forge,
                 store=store,
                 state_dir=state,
-                env=env,
+                env=tool_env,
+                base=head_commit(scratch),
+                tree=Git(scratch).run("rev-parse", "HEAD^{tree}"),
                 progress=progress,
                 secrets=secrets(env),
             )
@@ -224,9 +276,7 @@ def run_repo(
                 scratch, planned, config, tools, trigger=trigger, dry_run=dry_run
             )
         report = RunReport(config, planned.plan, outcomes)
-        store.finish_run(
-            run_id, "failed" if any(o.status == "failed" for o in outcomes) else "done"
-        )
+        store.finish_run(run_id, "failed" if report.failed else "done")
     return report
 
 

@@ -12,11 +12,12 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 from depbot import __version__, app, render
 from depbot.errors import DepbotError, InputError
 from depbot.models import BatchOutcome
+from depbot.secrets import RedactingStream
 from depbot.terminal import Context
 
 __all__ = ["main"]
@@ -136,11 +137,22 @@ def main(
     err: TextIO | None = None,
 ) -> int:
     """Runs one depbot command and returns its exit code (SPEC §7)."""
-    ctx = Context(
-        env=os.environ if env is None else env,
-        out=sys.stdout if out is None else out,
-        err=sys.stderr if err is None else err,
+    environ = os.environ if env is None else env
+    # the output boundary: whatever any step prints, no secret of the environment gets out
+    hidden = app.secrets(environ)
+    streams = (
+        RedactingStream(sys.stdout if out is None else out, hidden),
+        RedactingStream(sys.stderr if err is None else err, hidden),
     )
+    ctx = Context(env=environ, out=cast(TextIO, streams[0]), err=cast(TextIO, streams[1]))
+    try:
+        return _dispatch(argv, ctx)
+    finally:
+        for stream in streams:
+            stream.flush()
+
+
+def _dispatch(argv: Sequence[str] | None, ctx: Context) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse's own exits: --help is 0, a usage error is 2

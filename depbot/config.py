@@ -25,10 +25,25 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-__all__ = ["PYPI_SIMPLE", "Config", "IgnoreRule", "MLConfig", "load_config", "pip_index_urls"]
+__all__ = [
+    "PYPI_SIMPLE",
+    "SECRET_VARIABLES",
+    "Config",
+    "IgnoreRule",
+    "MLConfig",
+    "load_config",
+    "pip_index_urls",
+]
 
 PYPI_SIMPLE = "https://pypi.org/simple/"
 LOCK_BACKENDS = ("pip-tools", "uv")
+SECRET_VARIABLES = (
+    "GITHUB_TOKEN",
+    "DEPBOT_GITHUB_TOKEN",
+    "DEPBOT_WEBHOOK_SECRET",
+    "SAFETY_API_KEY",
+)
+"""The variables of SPEC §8 (and Safety's key): never handed to a tool, never shown."""
 ADVISORY_KINDS = ("pip-audit", "osv", "github", "safety")
 
 
@@ -71,6 +86,12 @@ class Config:
     groups: Mapping[str, tuple[NormalizedName, ...]] = field(default_factory=dict)
     allow_prereleases: tuple[NormalizedName, ...] = ()
     ml: MLConfig = MLConfig()
+    pythons: Mapping[str, str] = field(default_factory=dict)
+    """``"X.Y"`` → an interpreter, for a lockfile's Python when ``pythonX.Y`` is not on PATH."""
+    environments: tuple[tuple[str, ...], ...] = ()
+    """Lockfiles installed together for the tests; empty: depbot groups them itself."""
+    pass_env: tuple[str, ...] = ()
+    """Variables the lock tool and the tests may see beside depbot's allow-list."""
 
     def ignores(self, name: str, version: object) -> bool:
         """Whether an update of ``name`` to ``version`` is ignored by the configuration."""
@@ -221,8 +242,43 @@ def _parse(path: Path, table: Mapping[str, Any], index_url: str, extra: tuple[st
     ml = r.take("ml", dict, "a table")
     if ml is not None:
         kw["ml"] = _ml(path, ml)
+    _take_run_settings(r, kw)
     r.finish()
     return Config(**kw)
+
+
+def _take_run_settings(r: _Reader, kw: dict[str, Any]) -> None:
+    """``pythons``, ``environments`` and ``pass-env``: where and with what the tools run."""
+    pythons = r.take("pythons", dict, 'a table of "X.Y" = "path to an interpreter"')
+    if pythons is not None:
+        for version, interpreter in pythons.items():
+            parts = version.split(".")
+            if len(parts) != 2 or not all(p.isdigit() for p in parts):
+                raise r.fail("pythons", f'Python versions written "X.Y" (got {version!r})')
+            if not isinstance(interpreter, str) or not interpreter.strip():
+                raise r.fail(f"pythons.{version}", "the path of an interpreter")
+        kw["pythons"] = dict(pythons)
+    groups = r.take("environments", list, "a list of lists of lockfile paths")
+    if groups is not None:
+        expected = "a list of lists of lockfile paths"
+
+        def is_group(g: object) -> bool:
+            return isinstance(g, list) and bool(g) and all(isinstance(x, str) for x in g)
+
+        if not all(is_group(g) for g in groups):
+            raise r.fail("environments", expected)
+        listed = [p for g in groups for p in g]
+        if len(set(listed)) != len(listed):
+            raise r.fail("environments", f"{expected}, each lockfile in one list only")
+        kw["environments"] = tuple(tuple(g) for g in groups)
+    names = r.take_str_list("pass-env", "a list of environment variable names")
+    if names is not None:
+        for name in names:
+            if not name or not all(c.isalnum() or c == "_" for c in name):
+                raise r.fail("pass-env", f"environment variable names (got {name!r})")
+            if name.upper() in SECRET_VARIABLES:
+                raise r.fail("pass-env", f"names other than depbot's secrets (got {name!r})")
+        kw["pass_env"] = names
 
 
 def _take_url(r: _Reader, kw: dict[str, Any], key: str, attr: str) -> None:

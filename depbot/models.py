@@ -20,10 +20,12 @@ __all__ = [
     "Batch",
     "BatchOutcome",
     "CheckResult",
+    "Environment",
     "Include",
     "Kind",
     "LockHeader",
     "Lockfile",
+    "Moved",
     "NormalizedName",
     "Pin",
     "Plan",
@@ -104,6 +106,9 @@ class Lockfile:
     includes: tuple[Include, ...] = ()
     unpinned: tuple[str, ...] = ()
     """Requirements that are not ``==`` pins (editable installs, URLs); kept, never updated."""
+    references: tuple[str, ...] = ()
+    """Paths of the other lockfiles its compile reads (``-r``/``-c`` in its sources or its
+    command): they are relocked first, and tested with it."""
 
     @property
     def index_url(self) -> str | None:
@@ -128,6 +133,20 @@ class Lockfile:
         """The pin of ``name``, if this lockfile has one."""
         wanted = canonicalize_name(name)
         return next((p for p in self.pins if p.name == wanted), None)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Lockfiles installed together into one test environment (one Python, one variant)."""
+
+    lockfiles: tuple[str, ...]
+    """Paths, relative with forward slashes, in relock order."""
+    python: str | None = None
+    """``"X.Y"`` of the lockfiles' headers; None: the interpreter running depbot."""
+
+    @property
+    def name(self) -> str:
+        return " + ".join(self.lockfiles)
 
 
 # ---------------------------------------------------------------------------- index
@@ -310,6 +329,21 @@ class RolledBack:
 
 
 @dataclass(frozen=True)
+class Moved:
+    """A pin a relock changed beyond the batch's own updates, and the update that required it."""
+
+    name: NormalizedName
+    current: Version | None
+    """None: the relock added the package."""
+    target: Version | None
+    """None: the relock removed the package."""
+    required_by: NormalizedName
+    lockfiles: tuple[str, ...] = ()
+    pending: str | None = None
+    """The batch id of a pending update of this package to ``target`` or beyond (a major)."""
+
+
+@dataclass(frozen=True)
 class BatchOutcome:
     """What ``run`` did with one batch."""
 
@@ -318,6 +352,8 @@ class BatchOutcome:
     """``opened``, ``updated``, ``unchanged``, ``rolled-back``, ``failed`` or ``planned``."""
     kept: tuple[Update, ...] = ()
     rolled_back: tuple[RolledBack, ...] = ()
+    moved: tuple[Moved, ...] = ()
+    """Pins the published lockfiles change beyond ``kept`` (SPEC §5: every pin accounted for)."""
     test_runs: int = 0
     """Test runs actually spent (cached verdicts do not count)."""
     branch: str | None = None

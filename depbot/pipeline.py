@@ -9,21 +9,26 @@ composition root (``depbot.app``); this module decides only the order of the sta
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from depbot.advisories.interface import AdvisorySource
 from depbot.config import Config
-from depbot.forge.interface import Forge
+from depbot.forge.interface import Forge, OpenBatch
 from depbot.index.interface import Index
-from depbot.lock.interface import LockBackend, LockIndex
+from depbot.lock.interface import LockError, LockIndex
 from depbot.models import (
     Batch,
     BatchOutcome,
+    Environment,
     Kind,
     Lockfile,
+    Moved,
     Plan,
     RolledBack,
     TestResult,
@@ -32,10 +37,10 @@ from depbot.models import (
 from depbot.stages.bisect import bisect, default_budget
 from depbot.stages.check import check
 from depbot.stages.classify import classify
-from depbot.stages.discover import discover
+from depbot.stages.discover import discover, environments
 from depbot.stages.plan import make_plan
 from depbot.stages.publish import pr_record
-from depbot.stages.relock import relock
+from depbot.stages.relock import BackendFor, moved_pins, relock
 from depbot.stages.remember import blocking, unblocked
 from depbot.stages.verify import LazyTestEnv, Prober, TestEnv
 from depbot.state.store import Store
@@ -48,6 +53,7 @@ __all__ = [
     "plan",
     "run",
     "run_batch",
+    "test_environments",
 ]
 
 
@@ -87,14 +93,19 @@ Unit = tuple[Update, ...]
 class RunTools:
     """The collaborators of ``run``: built by the composition root (``depbot.app``)."""
 
-    backend: LockBackend
+    backends: BackendFor
+    """The lock backend for a lockfile's Python (``"X.Y"``; None: depbot's own)."""
     index: LockIndex
     forge: Forge
     store: Store
     state_dir: Path
     """``.git/depbot``: test environments and scratch checkouts live under it."""
     env: Mapping[str, str]
-    """The environment of every tool depbot runs (lock tool, installer, tests)."""
+    """The environment of every tool depbot runs (lock tool, installer, tests): allow-listed."""
+    base: str = ""
+    """The commit the scratch checkout holds (the user's HEAD): what the batches are built on."""
+    tree: str = ""
+    """Its tree id: part of every verdict's key, so a fix committed on HEAD is re-tested."""
     progress: Callable[[str], None] = lambda _message: None
     secrets: tuple[str, ...] = ()
     """Values that must never appear in a PR body (tokens)."""
@@ -107,6 +118,11 @@ def batches_for(trigger: str, result: Plan) -> tuple[Batch, ...]:
     return result.batches
 
 
+def test_environments(lockfiles: Sequence[Lockfile], config: Config) -> tuple[Environment, ...]:
+    """Which lockfiles are installed together for the tests (SPEC §2 ``environments``)."""
+    return environments(lockfiles, config.environments)
+
+
 def run(
     scratch: Path,
     planned: Planned,
@@ -116,7 +132,8 @@ def run(
     trigger: str = "manual",
     dry_run: bool = False,
 ) -> tuple[BatchOutcome, ...]:
-    """Steps 5 to 8 for each batch of the plan: relock, verify, bisect, publish, remember.
+    """Steps 5 to 8 for each batch of the plan: relock, verify, bisect, publish, remember;
+    then the batches no longer proposed are closed.
 
     ``scratch`` is a checkout of the user's HEAD where the lock tool and the tests run; the
     lockfiles of ``planned`` were read from it.
@@ -124,24 +141,47 @@ def run(
     original = {
         str(lf.path): (scratch / lf.path).read_text(encoding="utf-8") for lf in planned.lockfiles
     }
-    test_env = TestEnv(
-        tools.state_dir / "venvs" / "test", scratch, tools.backend, tools.index, tools.env
-    )
+    envs = test_environments(planned.lockfiles, config)
+    published = {b.id: b for b in tools.forge.open_batches() if b.ours}
     outcomes = []
-    with LazyTestEnv(lambda: test_env) as env:
+    with contextlib.ExitStack() as stack:
+        venvs = {
+            e.name: stack.enter_context(LazyTestEnv(_venv_maker(e, i, scratch, tools)))
+            for i, e in enumerate(envs)
+        }
         for batch in batches_for(trigger, planned.plan):
             tools.progress(f"{batch.branch}: {len(batch.updates)} updates")
-            prober = _prober(batch, scratch, planned, original, env, config, tools)
-            outcome = run_batch(batch, prober, config, tools, dry_run=dry_run)
-            _remember(outcome, tools.store)
+            prober = _prober(batch, scratch, planned, original, venvs, config, tools)
+            outcome = run_batch(
+                batch, prober, envs, config, tools, dry_run=dry_run,
+                published=published.get(batch.id), plan=planned.plan,
+            )  # fmt: skip
+            _remember(outcome, tools.store, _batch_key(tools.base, outcome.kept, config))
             outcomes.append(outcome)
+    if not dry_run and trigger != "security":
+        proposed = {b.id for b in planned.plan.batches}
+        for batch_id in sorted(set(published) - proposed):
+            _close(batch_id, tools)
     return tuple(outcomes)
 
 
 def run_batch(
-    batch: Batch, prober: Prober, config: Config, tools: RunTools, *, dry_run: bool = False
+    batch: Batch,
+    prober: Prober,
+    envs: Sequence[Environment],
+    config: Config,
+    tools: RunTools,
+    *,
+    dry_run: bool = False,
+    published: OpenBatch | None = None,
+    plan: Plan | None = None,
 ) -> BatchOutcome:
-    """One batch through remember → relock → baseline → verify → bisect → publish."""
+    """One batch through remember → relock → baseline → verify → bisect → publish.
+
+    ``published``: depbot's branch of this batch on the forge; when the store says it holds
+    exactly these updates on this base, nothing is relocked or tested again.
+    """
+    rolled: list[RolledBack] = []
 
     def outcome(
         status: str,
@@ -150,6 +190,7 @@ def run_batch(
         message: str = "",
         pr: str | None = None,
         branch: bool = False,
+        moved: tuple[Moved, ...] = (),
     ) -> BatchOutcome:
         """``branch``: whether the batch's branch exists (or, dry run, would) after this."""
         return BatchOutcome(
@@ -157,6 +198,7 @@ def run_batch(
             status=status,
             kept=tuple(u for unit in kept for u in unit),
             rolled_back=tuple(rolled),
+            moved=moved,
             test_runs=prober.runs,
             branch=batch.branch if branch or status == "planned" else None,
             pr=pr,
@@ -164,56 +206,78 @@ def run_batch(
         )
 
     # 8, read back: what failed before waits for a newer release
-    units, rolled = unblocked(batch.units, tools.store.rollbacks())
+    units, rolled[:] = unblocked(batch.units, tools.store.rollbacks())
     if not units:
         return outcome("rolled-back")
-    # 5. relock the whole batch: what cannot be resolved leaves it
-    relocked = prober.relocked(units)
-    rolled += relocked.unresolvable
-    resolvable = {u.name for u in relocked.kept}
-    units = [unit for unit in units if all(u.name in resolvable for u in unit)]
-    if not units:
-        return outcome("rolled-back")
-    # 6. verify: the current lockfiles must pass before any update is blamed
-    baseline = prober(())
-    if not baseline.passed:
-        message = (
-            "the current lockfiles fail the tests (baseline), so no update is blamed:\n"
-            + baseline.log_tail
-        )
-        return outcome("failed", message=message)
-    full = prober(tuple(units))
-    kept: tuple[Unit, ...] = tuple(units)
-    passing: TestResult | None = full
-    if not full.passed:
-        # bisect: find the failing units, keep the rest
-        tools.progress(f"{batch.branch}: the batch fails; bisecting")
-        found = bisect(units, prober, _budget(config, prober.runs, len(units)), full=full)
-        kept, passing = found.kept, found.last_pass
-        for rejection in found.rejected:
-            detail = _excerpt(rejection.result)
-            rolled += [RolledBack(u, "tests-failed", detail) for u in rejection.unit]
-        rolled += [RolledBack(u, "not-tested") for unit in found.untested for u in unit]
-    if not kept:
-        return outcome("rolled-back")
+    if published and not dry_run and _already_published(batch, units, config, tools):
+        return outcome("unchanged", units, branch=True, pr=published.pr)
+    try:
+        # 5. relock the whole batch: what cannot be resolved leaves it
+        relocked = prober.relocked(units)
+        rolled += relocked.unresolvable
+        resolvable = {u.name for u in relocked.kept}
+        units = [unit for unit in units if all(u.name in resolvable for u in unit)]
+        if not units:
+            return outcome("rolled-back")
+        prober.environments = tuple(e for e in envs if set(e.lockfiles) & set(relocked.files))
+        # 6. verify: the current lockfiles must pass before any update is blamed
+        baseline = prober(())
+        if not baseline.passed:
+            message = (
+                "the current lockfiles fail the tests (baseline), so no update is blamed:\n"
+                + baseline.log_tail
+            )
+            return outcome("failed", message=message)
+        if config.max_test_runs is not None and prober.runs >= config.max_test_runs:
+            rolled += [RolledBack(u, "not-tested") for unit in units for u in unit]
+            return outcome("rolled-back", message="max-test-runs was spent on the baseline")
+        full = prober(tuple(units))
+        kept: tuple[Unit, ...] = tuple(units)
+        passing: TestResult | None = full
+        if not full.passed:
+            # bisect: find the failing units, keep the rest
+            tools.progress(f"{batch.branch}: the batch fails; bisecting")
+            found = bisect(units, prober, _budget(config, prober.runs, len(units)), full=full)
+            kept, passing = found.kept, found.last_pass
+            for rejection in found.rejected:
+                detail = _excerpt(rejection.result)
+                rolled += [RolledBack(u, "tests-failed", detail) for u in rejection.unit]
+            rolled += [RolledBack(u, "not-tested") for unit in found.untested for u in unit]
+        if not kept:
+            return outcome("rolled-back")
+        files = prober.files(kept)
+    except LockError as exc:
+        # the index or a source is broken: nothing is the updates' fault, nothing is remembered
+        return outcome("failed", message=f"relocking failed: {exc}")
+    kept_updates = tuple(u for unit in kept for u in unit)
+    moved = _pending(moved_pins(prober.original, files, kept_updates), batch, plan)
     if dry_run:
-        return outcome("planned", kept)
+        return outcome("planned", kept, moved=moved)
     # 7. publish what passed
     record = pr_record(
         batch,
-        tuple(u for unit in kept for u in unit),
+        kept_updates,
         rolled,
         test_command=config.test_command,
         test_runs=prober.runs,
         passing=passing,
         secrets=tools.secrets,
     )
-    files = prober.files(kept)
     changed = {p: t.encode() for p, t in files.items() if t != prober.original[p]}
-    published = tools.forge.publish(batch.id, changed, record)
-    if published.status == "conflict":
-        return outcome("failed", kept, message=published.message, branch=True)
-    return outcome(published.status, kept, pr=published.pr, branch=True)
+    result = tools.forge.publish(batch.id, changed, record)
+    if result.status == "conflict":
+        return outcome("failed", kept, message=result.message, branch=True, moved=moved)
+    return outcome(result.status, kept, pr=result.pr, branch=True, moved=moved)
+
+
+def _venv_maker(
+    env: Environment, number: int, scratch: Path, tools: RunTools
+) -> Callable[[], TestEnv]:
+    def make() -> TestEnv:
+        path = tools.state_dir / "venvs" / ("test" if number == 0 else f"test-{number}")
+        return TestEnv(path, scratch, tools.backends(env.python), tools.index, tools.env)
+
+    return make
 
 
 def _prober(
@@ -221,41 +285,91 @@ def _prober(
     scratch: Path,
     planned: Planned,
     original: Mapping[str, str],
-    env: LazyTestEnv,
+    venvs: Mapping[str, LazyTestEnv],
     config: Config,
     tools: RunTools,
 ) -> Prober:
-    """Bisect's probe for ``batch``: relocks in ``scratch``, tests in the run's ``env``."""
+    """Bisect's probe for ``batch``: relocks in ``scratch``, tests in the run's ``venvs``."""
 
     def progress(message: str) -> None:
         tools.progress(f"{batch.branch}: {message}")
 
     relock_batch = functools.partial(
-        relock, scratch, planned.lockfiles, backend=tools.backend, index=tools.index, env=tools.env
-    )
+        relock, scratch, planned.lockfiles, backends=tools.backends, index=tools.index,
+        env=tools.env,
+    )  # fmt: skip
     return Prober(
         relock_batch,
         original,
-        env,
+        venvs,
         tools.store,
         test_command=config.test_command,
         timeout=config.test_timeout,
+        tree=tools.tree,
         progress=progress,
     )
 
 
-def _remember(outcome: BatchOutcome, store: Store) -> None:
-    """8. remember: proven failures block their versions; a changed branch is recorded."""
+def _batch_key(base: str, updates: Sequence[Update], config: Config) -> str:
+    """What a published branch holds: the base commit, the updates with their targets and
+    the test command that passed them."""
+    text = "\n".join([base, config.test_command, *sorted(f"{u.name}=={u.target}" for u in updates)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _already_published(
+    batch: Batch, units: Sequence[Unit], config: Config, tools: RunTools
+) -> bool:
+    record = next((b for b in tools.store.batches() if b.id == batch.id), None)
+    updates = [u for unit in units for u in unit]
+    return record is not None and record.key == _batch_key(tools.base, updates, config)
+
+
+def _pending(moved: tuple[Moved, ...], batch: Batch, plan: Plan | None) -> tuple[Moved, ...]:
+    """``moved`` with the other batch that proposes the same package, when one does."""
+    if plan is None:
+        return moved
+    elsewhere = {u.name: b.id for b in plan.batches if b.id != batch.id for u in b.updates}
+    return tuple(dataclasses.replace(m, pending=elsewhere.get(m.name)) for m in moved)
+
+
+def _close(batch_id: str, tools: RunTools) -> None:
+    """A branch whose batch is no longer proposed (its updates moved on or were merged)."""
+    reason = "no update of this batch is proposed any more"
+    if tools.forge.close(batch_id, reason):
+        tools.progress(f"depbot/{batch_id}: closed ({reason})")
+        tools.store.record_batch(batch_id, branch=f"depbot/{batch_id}", status="closed")
+
+
+def _remember(outcome: BatchOutcome, store: Store, key: str) -> None:
+    """8. remember: proven failures block their versions; a published branch is recorded with
+    what it holds, so a rerun with nothing new can leave it alone."""
     for r in blocking(outcome.rolled_back):
         store.add_rollback(r.update.name, r.update.target, r.reason, r.detail)
-    # "unchanged" says nothing new about a branch: keep what its last change was
     if outcome.status in ("opened", "updated") or (outcome.status == "failed" and outcome.branch):
         store.record_batch(
-            outcome.batch.id, branch=outcome.batch.branch, status=outcome.status, pr=outcome.pr
+            outcome.batch.id,
+            branch=outcome.batch.branch,
+            status=outcome.status,
+            pr=outcome.pr,
+            key=key if outcome.status != "failed" else None,
         )
+    elif outcome.status == "unchanged":
+        # "unchanged" says nothing new about a branch: keep what its last change was
+        remembered = {b.id: b for b in store.batches()}.get(outcome.batch.id)
+        if remembered is not None and remembered.key != key:
+            store.record_batch(
+                outcome.batch.id,
+                branch=outcome.batch.branch,
+                status=remembered.status,
+                pr=remembered.pr,
+                key=key,
+            )
 
 
 def _budget(config: Config, spent: int, n: int) -> int:
+    """Probes left for bisect: ``max-test-runs`` counts every test run of the batch (the
+    baseline and the whole batch included); the default is sized from the batch."""
     if config.max_test_runs is None:
         return default_budget(n)
     return max(config.max_test_runs - spent, 0)

@@ -11,13 +11,15 @@ from datetime import datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from depbot.forge.interface import OpenBatch
-from depbot.models import Advisory, BatchOutcome, Plan, Update
+from depbot.models import Advisory, BatchOutcome, Moved, Plan, Update
 from depbot.state.store import BatchRecord, RollbackRecord
 
 __all__ = [
+    "moved_change",
     "plan_json",
     "plan_markdown",
     "plan_text",
@@ -128,7 +130,7 @@ def _problems_text(
     console: Console, errors: Sequence[str], skipped: Sequence[Any], notes: Sequence[str]
 ) -> None:
     for e in errors:
-        console.print(f"[bold red]ADVISORY SOURCE FAILED:[/] {e}", highlight=False)
+        console.print(f"[bold red]ADVISORY SOURCE FAILED:[/] {escape(e)}", highlight=False)
     if skipped:
         console.print("Skipped:")
         for s in skipped:
@@ -145,11 +147,12 @@ def _table(
         for row in rows:
             console.print("  " + "  ".join(c for c in row if c), highlight=False, markup=False)
         return
-    table = Table(title=title, title_justify="left")
+    # what comes from outside (package names, messages) is text, never rich markup
+    table = Table(title=escape(title), title_justify="left")
     for h in header:
         table.add_column(h)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(c) for c in row))
     console.print(table)
 
 
@@ -181,6 +184,15 @@ def run_json(trigger: str, outcomes: Sequence[BatchOutcome]) -> dict[str, Any]:
                     }
                     for r in o.rolled_back
                 ],
+                "moved": [
+                    {
+                        "name": m.name,
+                        "current": _str_or_none(m.current),
+                        "target": _str_or_none(m.target),
+                        "required_by": m.required_by,
+                    }
+                    for m in o.moved
+                ],
                 "test_runs": o.test_runs,
             }
             for o in outcomes
@@ -188,8 +200,24 @@ def run_json(trigger: str, outcomes: Sequence[BatchOutcome]) -> dict[str, Any]:
     }
 
 
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def moved_change(m: Moved) -> str:
+    """``1.0 → 2.0``, ``added 2.0`` or ``removed 1.0``."""
+    if m.current is None:
+        return f"added {m.target}"
+    if m.target is None:
+        return f"removed {m.current}"
+    return f"{m.current} → {m.target}"
+
+
 def _outcome_rows(o: BatchOutcome) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = [(u.name, _change(u), "kept") for u in o.kept]
+    for m in o.moved:
+        pending = f"; pending in {m.pending}" if m.pending else ""
+        rows.append((m.name, moved_change(m), f"moved, required by {m.required_by}{pending}"))
     rows += [(r.update.name, _change(r.update), f"rolled back: {r.reason}") for r in o.rolled_back]
     return rows
 
@@ -246,6 +274,12 @@ def status_json(
                 "title": b.title,
             }
         )
+    shown = {b.id for b in open_batches}
+    for record in remembered.values():
+        if record.status == "closed" and record.id not in shown:
+            # superseded: the branch is gone, the record says what happened to it
+            closed = {"id": record.id, "branch": record.branch, "status": "closed"}
+            batches.append({**closed, "pr": record.pr, "commit": None, "title": ""})
     rolled = [
         {
             "name": r.name,

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from depbot.forge.git import depbot_dir
+from depbot.lock.interpreters import current_version
 from depbot.stages.verify import verdict_key as probe_key
 from depbot.state.lock import RunLock
 from tests.support.tiny_project import (
@@ -79,6 +80,14 @@ def test_a_failing_baseline_fails_the_batch_and_blames_no_update(
         assert project.branches() == []
         with project.store() as store:
             assert store.batches() == ()
+
+        # the maintainer fixes the test on HEAD: the baseline is tested again and passes
+        (project.repo / "tests/test_old_bug.py").write_text(broken.replace("1, 2", "1, 1"))
+        project.git("commit", "-qam", "Fix the old bug")
+        code, doc, _ = project.run()
+        batch = only_batch(doc)
+        assert code == 0
+        assert (batch["status"], batch["test_runs"]) == ("opened", 2)
 
 
 # ---------------------------------------------------------------------------- relock
@@ -273,7 +282,12 @@ def test_the_test_run_budget_defers_what_it_cannot_decide(
             if batch["kept"]:
                 # what was published passed a real run of the tests
                 published = project.show("depbot/minor", "requirements.txt").encode()
-                key = probe_key({"requirements.txt": published}, TEST_COMMAND)
+                key = probe_key(
+                    {"requirements.txt": published},
+                    TEST_COMMAND,
+                    tree=project.git("rev-parse", "HEAD^{tree}"),
+                    python=current_version(),
+                )
                 verdict = store.get_probe(key)
                 assert verdict is not None and verdict.passed
             else:

@@ -257,6 +257,7 @@ def test_run_json_has_exactly_the_stable_fields() -> None:
             "pr",
             "kept",
             "rolled_back",
+            "moved",
             "test_runs",
         }
         for k in b["kept"]:
@@ -273,6 +274,7 @@ def test_run_json_has_exactly_the_stable_fields() -> None:
         "rolled_back": [
             {"name": "attrs", "current": "23.1.0", "target": "23.2.0", "reason": "tests-failed"}
         ],
+        "moved": [],
         "test_runs": 3,
     }
     assert doc["batches"][1] == {
@@ -283,6 +285,7 @@ def test_run_json_has_exactly_the_stable_fields() -> None:
         "pr": None,
         "kept": [],
         "rolled_back": [],
+        "moved": [],
         "test_runs": 1,
     }
     assert run_json("security", ()) == {"schema": 1, "trigger": "security", "batches": []}

@@ -51,7 +51,7 @@ class OSVSource(AdvisorySource):
 
         Raises AdvisorySourceError when the API cannot answer after retries.
         """
-        pins = sorted({(str(p.name), str(p.version)) for lock in lockfiles for p in lock.pins})
+        pins = sorted({(str(p.name), p.version.public) for lock in lockfiles for p in lock.pins})
         if not pins:
             return []
         ids = self._query_ids(pins)

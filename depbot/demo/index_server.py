@@ -39,6 +39,9 @@ class IndexServer:
     latency: float = 0.0
     failures: dict[str, int] = field(default_factory=dict)
     """Project name → how many more times its page answers 503."""
+    down_for: tuple[str, ...] = ()
+    """User-Agent prefixes (``"pip/"``) whose every page request is answered 503: an outage
+    that only the lock tool meets, after depbot's own lookups."""
     hits: Counter[str] = field(default_factory=Counter)
     """Request paths → count (304s included)."""
     dists: dict[str, list[Dist]] = field(default_factory=dict)
@@ -148,7 +151,9 @@ def _handler(state: IndexServer) -> type[BaseHTTPRequestHandler]:
                 left = state.failures.get(project, 0)
                 if left:
                     state.failures[project] = left - 1
-            if left:
+                agent = self.headers.get("User-Agent", "")
+                down = any(agent.startswith(prefix) for prefix in state.down_for)
+            if left or down:
                 self._send(503, "text/plain", b"try again")
                 return
             with state.lock:

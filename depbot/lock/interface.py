@@ -17,7 +17,7 @@ from packaging.version import Version
 from depbot.errors import RunError
 from depbot.models import Lockfile
 
-__all__ = ["LockBackend", "LockError", "LockIndex", "Unresolvable"]
+__all__ = ["LockBackend", "LockError", "LockIndex", "MissingPython", "Unresolvable"]
 
 
 class LockError(RunError):
@@ -30,6 +30,17 @@ class Unresolvable(LockError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class MissingPython(LockError):
+    """No interpreter of the Python a lockfile was compiled for exists here."""
+
+    def __init__(self, version: str) -> None:
+        super().__init__(
+            f"needs Python {version}: no python{version} found on PATH (or set"
+            f' [tool.depbot] pythons = {{"{version}" = "/path/to/python{version}"}})'
+        )
+        self.version = version
 
 
 @dataclass(frozen=True)

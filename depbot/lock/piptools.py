@@ -9,7 +9,10 @@ this interpreter may differ from the header's Python.
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
 import re
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,11 +21,12 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from depbot.lock.interface import LockBackend, LockError, LockIndex, Unresolvable
+from depbot.lock.interpreters import Interpreter, current_version
 from depbot.lock.replay import CompileCommand, index_arguments, index_options
 from depbot.lock.tool import compile_scratch, output_tail, run_tool, venv_python
 from depbot.models import Lockfile
 
-__all__ = ["PipToolsBackend", "compile_new", "resolver_message"]
+__all__ = ["PipToolsBackend", "compile_new", "resolver_message", "tool_python"]
 
 # uv pip compile options pip-compile does not know, and whether each takes a value
 _UV_ONLY = {
@@ -47,6 +51,39 @@ _UNRESOLVED = (
     "conflicting dependencies",
 )
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|NotFound|Impossible|Found|Exception): ")
+
+
+def tool_python(interpreter: Interpreter, tools: Path, env: Mapping[str, str]) -> Path:
+    """An interpreter of ``interpreter``'s version that runs pip-tools: depbot's own when the
+    versions agree, else a virtual environment under ``tools`` holding depbot's version of
+    pip-tools, built once (beside its final path, then renamed into place) from the index
+    ``env`` configures. Raises LockError when it cannot be built."""
+    if interpreter.version == current_version():
+        return Path(sys.executable)
+    pinned = f"pip-tools=={importlib.metadata.version('pip-tools')}"
+    target = tools / f"{pinned.replace('==', '-')}-py{interpreter.version}"
+    if (target / ".complete").is_file():
+        return venv_python(target)
+    tools.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(target, ignore_errors=True)  # unfinished: never renamed into place whole
+    build = tools / f".{target.name}.{os.getpid()}"
+    shutil.rmtree(build, ignore_errors=True)
+    steps = (
+        ([str(interpreter.path), "-m", "venv", str(build)], "venv"),
+        ([str(venv_python(build)), "-m", "pip", "install", "--quiet", pinned], "pip install"),
+    )
+    for argv, what in steps:
+        done = run_tool(argv, tools, env, what)
+        if done.returncode != 0:
+            shutil.rmtree(build, ignore_errors=True)
+            message = output_tail(done.stderr or done.stdout)
+            raise LockError(f"cannot install {pinned} for Python {interpreter.version}: {message}")
+    (build / ".complete").write_text(pinned + "\n", encoding="utf-8")
+    try:
+        build.rename(target)
+    except OSError:  # another run built it meanwhile
+        shutil.rmtree(build, ignore_errors=True)
+    return venv_python(target)
 
 
 def compile_new(

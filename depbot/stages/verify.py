@@ -27,8 +27,9 @@ from typing import IO, TYPE_CHECKING, Protocol
 
 from depbot.errors import RunError
 from depbot.lock.interface import LockBackend, LockError, LockIndex
+from depbot.lock.interpreters import current_version
 from depbot.lock.requirements import parse_lockfile
-from depbot.models import TestResult, Update
+from depbot.models import Environment, TestResult, Update
 
 if TYPE_CHECKING:
     from depbot.stages.relock import RelockResult
@@ -202,7 +203,8 @@ class TestEnv:
             timed_out, code = _run_in_group([program, *argv[1:]], self.repo, env, log, timeout)
             duration = time.monotonic() - started
             log.seek(0)
-            text = log.read().decode("utf-8", errors="replace")
+            # paths relative to the checkout: the scratch folder means nothing to a reader
+            text = log.read().decode("utf-8", errors="replace").replace(f"{self.repo}{os.sep}", "")
         if timed_out:
             text = f"{text.rstrip()}\n[depbot] timed out after {timeout:g} s".lstrip()
         return TestResult(
@@ -256,15 +258,19 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 Unit = tuple[Update, ...]
 
 
-def verdict_key(files: Mapping[str, bytes], test_command: str) -> str:
-    """A content hash of the tested lockfiles and the test command: equal inputs, equal key."""
+def verdict_key(
+    files: Mapping[str, bytes], test_command: str, *, tree: str = "", python: str = ""
+) -> str:
+    """The identity of a test run: the tested lockfiles, the test command, the tree id of the
+    tested commit and the interpreter's version; equal inputs, equal key."""
     digest = hashlib.sha256()
     for path in sorted(files):
         content = files[path]
         # Lengths delimit the fields, so no two different inputs share a byte stream.
         digest.update(f"{len(path)}:{path}{len(content)}:".encode())
         digest.update(content)
-    digest.update(f"{len(test_command)}:{test_command}".encode())
+    for field_ in (test_command, tree, python):
+        digest.update(f"{len(field_)}:{field_}".encode())
     return digest.hexdigest()
 
 
@@ -277,8 +283,8 @@ class Verdicts(Protocol):
 
 
 class LazyTestEnv:
-    """The run's one test environment, created on first use (a venv with pip costs seconds; a
-    sync between probes costs only what changed); a context manager that removes it."""
+    """A test environment created on first use (a venv with pip costs seconds; a sync between
+    probes costs only what changed); a context manager that removes it."""
 
     def __init__(self, make: Callable[[], TestEnv]) -> None:
         self._make = make
@@ -301,32 +307,37 @@ class Prober:
     """Bisect's probe for one batch: the tests' verdict on the base plus some units.
 
     ``relock`` regenerates the lockfiles for a set of updates (the relock stage, bound to the
-    run's backend); each set is relocked once. ``original`` is every lockfile's current text.
-    A verdict known from ``verdicts`` is reused, except for a set probed a second time in this
-    batch: that is bisect confirming a failure, which must be a real run, or a flaky failure
-    would convict an update on a remembered verdict.
+    run's backends); each set is relocked once. ``original`` is every lockfile's current text.
+    The tests run in each environment of ``environments`` (set by the pipeline to those the
+    batch touches), in the matching ``envs`` entry; the probe passes when every one passes. A
+    verdict known from ``verdicts`` is reused, except a failure seen before in this batch: that
+    is bisect confirming a failure, which must be a real run, or a flaky failure would convict
+    an update on a remembered verdict.
     """
 
     def __init__(
         self,
         relock: Callable[[Sequence[Update]], RelockResult],
         original: Mapping[str, str],
-        env: LazyTestEnv,
+        envs: Mapping[str, LazyTestEnv],
         verdicts: Verdicts,
         *,
         test_command: str,
         timeout: float,
+        tree: str = "",
         progress: Callable[[str], None] = lambda _message: None,
     ) -> None:
         self._relock = relock
         self.original = dict(original)
-        self._env = env
+        self._envs = envs
         self._verdicts = verdicts
         self.test_command = test_command
         self._timeout = timeout
+        self._tree = tree
         self._progress = progress
         self._relocked: dict[frozenset[Update], RelockResult] = {}
-        self._probed: set[str] = set()
+        self._seen: set[str] = set()
+        self.environments: tuple[Environment, ...] = ()
         self.runs = 0
         """Test runs actually spent (verdicts reused from the store do not count)."""
 
@@ -354,13 +365,40 @@ class Prober:
                 lost = sorted(u.name for u in wanted - kept)
                 return TestResult(False, f"does not resolve together: {', '.join(lost)}")
         files = self.files(units)
-        key = verdict_key({p: t.encode() for p, t in files.items()}, self.test_command)
-        known = None if key in self._probed else self._verdicts.get_probe(key)
-        self._probed.add(key)
-        if known is not None:
+        what = f"{len(units)} units" if units else "the current lockfiles"
+        results = [self._probe_in(env, files, what) for env in self.environments]
+        return _combined(results, [env.name for env in self.environments])
+
+    def _probe_in(self, env: Environment, files: Mapping[str, str], what: str) -> TestResult:
+        tested = {p: files[p] for p in env.lockfiles}
+        key = verdict_key(
+            {p: t.encode() for p, t in tested.items()},
+            self.test_command,
+            tree=self._tree,
+            python=env.python or current_version(),
+        )
+        known = self._verdicts.get_probe(key)
+        confirming = key in self._seen and known is not None and not known.passed
+        self._seen.add(key)
+        if known is not None and not confirming:
             return known
-        self._progress(f"testing {len(units)} units" if units else "testing the current lockfiles")
-        result = self._env.get().probe(files, self.test_command, self._timeout)
+        where = f" in {env.name}" if len(self.environments) > 1 else ""
+        self._progress(f"testing {what}{where}")
+        result = self._envs[env.name].get().probe(tested, self.test_command, self._timeout)
         self.runs += 1
         self._verdicts.put_probe(key, result)
         return result
+
+
+def _combined(results: Sequence[TestResult], names: Sequence[str]) -> TestResult:
+    """One verdict over several environments: passed when each passed, the failing logs."""
+    if len(results) == 1:
+        return results[0]
+    failed = [(n, r) for n, r in zip(names, results, strict=True) if not r.passed]
+    return TestResult(
+        passed=not failed,
+        log_tail="\n".join(f"[{n}]\n{r.log_tail}" for n, r in failed),
+        failing_tests=tuple(dict.fromkeys(t for _, r in failed for t in r.failing_tests)),
+        duration=sum(r.duration for r in results),
+        cached=all(r.cached for r in results),
+    )

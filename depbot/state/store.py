@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from depbot.errors import RunError
 from depbot.models import TestResult
+from depbot.secrets import redact
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -60,6 +61,7 @@ CREATE TABLE IF NOT EXISTS batches (
     branch TEXT NOT NULL,
     status TEXT NOT NULL,
     pr TEXT,
+    key TEXT,
     updated_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS rollbacks (
@@ -99,6 +101,8 @@ class BatchRecord:
     status: str
     pr: str | None
     updated_at: datetime
+    key: str | None = None
+    """What was published: the base commit, the updates and targets (``pipeline``'s key)."""
 
 
 @dataclass(frozen=True)
@@ -121,10 +125,13 @@ class RollbackRecord:
 
 
 class Store:
-    """depbot's memory for one repository, in the SQLite file at ``path`` (created if missing)."""
+    """depbot's memory for one repository, in the SQLite file at ``path`` (created if missing);
+    ``secrets`` never reach it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, secrets: Collection[str] = ()) -> None:
         self.path = path
+        self._secrets = tuple(secrets)
+        """Masked in every text written (log tails, details): the store is an output."""
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # isolation_level=None: transactions are begun explicitly, one per write.
@@ -135,6 +142,9 @@ class Store:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
+                columns = {r[1] for r in db.execute("PRAGMA table_info(batches)")}
+                if "key" not in columns:  # a store written before the column existed
+                    db.execute("ALTER TABLE batches ADD COLUMN key TEXT")
                 row = db.execute("SELECT version FROM schema").fetchone()
                 if row is None:
                     db.execute("INSERT INTO schema (version) VALUES (?)", (SCHEMA_VERSION,))
@@ -201,7 +211,7 @@ class Store:
                 (
                     key,
                     int(result.passed),
-                    result.log_tail,
+                    redact(result.log_tail, self._secrets),
                     json.dumps(list(result.failing_tests)),
                     result.duration,
                     _iso(now),
@@ -217,14 +227,15 @@ class Store:
         branch: str,
         status: str,
         pr: str | None = None,
+        key: str | None = None,
         now: datetime | None = None,
     ) -> None:
         """Remember what was published for ``batch_id`` (replacing the previous entry)."""
         with self._write() as db:
             db.execute(
                 "INSERT OR REPLACE INTO batches"
-                " (id, branch, status, pr, updated_at) VALUES (?, ?, ?, ?, ?)",
-                (batch_id, branch, status, pr, _iso(now)),
+                " (id, branch, status, pr, key, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (batch_id, branch, status, pr, key, _iso(now)),
             )
 
     def forget_batch(self, batch_id: str) -> None:
@@ -234,9 +245,9 @@ class Store:
     def batches(self) -> tuple[BatchRecord, ...]:
         """Every remembered batch, by id."""
         rows = self._db.execute(
-            "SELECT id, branch, status, pr, updated_at FROM batches ORDER BY id"
+            "SELECT id, branch, status, pr, updated_at, key FROM batches ORDER BY id"
         ).fetchall()
-        return tuple(BatchRecord(r[0], r[1], r[2], r[3], _parse(r[4])) for r in rows)
+        return tuple(BatchRecord(r[0], r[1], r[2], r[3], _parse(r[4]), r[5]) for r in rows)
 
     # ------------------------------------------------------------------ rollbacks
 
@@ -255,7 +266,13 @@ class Store:
                 "INSERT INTO rollbacks (name, version, reason, detail, at) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (name, version) DO UPDATE"
                 " SET reason = excluded.reason, detail = excluded.detail",
-                (_name(name), _version(version), reason, detail[-_DETAIL_LIMIT:], _iso(now)),
+                (
+                    _name(name),
+                    _version(version),
+                    reason,
+                    redact(detail, self._secrets)[-_DETAIL_LIMIT:],
+                    _iso(now),
+                ),
             )
 
     def rollbacks(self) -> tuple[RollbackRecord, ...]:

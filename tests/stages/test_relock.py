@@ -13,7 +13,7 @@ from depbot.lock.interface import LockBackend, LockIndex, Unresolvable
 from depbot.lock.piptools import PipToolsBackend
 from depbot.lock.requirements import parse_lockfile
 from depbot.models import Kind, Lockfile, Update
-from depbot.stages.relock import relock
+from depbot.stages.relock import BackendFor, relock
 from tests.support.locking import LockWorld, lock_world
 
 LOCKFILES = ("requirements.txt", "requirements/dev.txt")
@@ -42,6 +42,11 @@ def update(name: str, current: str, target: str, *paths: str, group: str | None 
     )
 
 
+def every(backend: LockBackend) -> BackendFor:
+    """The same backend for every lockfile's Python."""
+    return lambda _python: backend
+
+
 def pins(text: str) -> dict[str, str]:
     return {p.name: str(p.version) for p in parse_lockfile(PurePosixPath("x"), text).pins}
 
@@ -55,7 +60,12 @@ def test_an_unresolvable_update_is_rolled_back_and_the_rest_applied(
     good = update("gamma", "1.0", "1.5", *LOCKFILES)
 
     result = relock(
-        repo, lockfiles(repo), [bad, good], PipToolsBackend(), LockIndex(world.index.url), world.env
+        repo,
+        lockfiles(repo),
+        [bad, good],
+        every(PipToolsBackend()),
+        LockIndex(world.index.url),
+        world.env,
     )
 
     assert result.kept == (good,)
@@ -73,7 +83,12 @@ def test_a_batch_that_resolves_touches_only_its_lockfiles(world: LockWorld, tmp_
     batch = [update("alpha", "1.0", "1.1"), update("beta", "1.0", "1.2")]
 
     result = relock(
-        repo, lockfiles(repo), batch, PipToolsBackend(), LockIndex(world.index.url), world.env
+        repo,
+        lockfiles(repo),
+        batch,
+        every(PipToolsBackend()),
+        LockIndex(world.index.url),
+        world.env,
     )
 
     assert set(result.files) == {"requirements.txt"}
@@ -133,7 +148,7 @@ def test_a_pin_the_resolver_quietly_kept_counts_as_unresolvable(
     fine = update("gamma", "1.0", "1.5")
 
     result = relock(
-        repo, lockfiles(repo), [stuck, fine], ScriptedBackend({}, ignore={"delta"}),
+        repo, lockfiles(repo), [stuck, fine], every(ScriptedBackend({}, ignore={"delta"})),
         LockIndex(), {},
     )  # fmt: skip
 
@@ -150,7 +165,7 @@ def test_an_update_refused_in_one_lockfile_leaves_every_lockfile(
     other = update("gamma", "1.0", "1.5", *LOCKFILES)
     backend = ScriptedBackend({"requirements/dev.txt": {"delta"}})
 
-    result = relock(repo, lockfiles(repo), [both, other], backend, LockIndex(), {})
+    result = relock(repo, lockfiles(repo), [both, other], every(backend), LockIndex(), {})
 
     assert result.kept == (other,)
     assert [r.update for r in result.unresolvable] == [both]
@@ -168,7 +183,7 @@ def test_a_family_is_rolled_back_as_one_unit(world: LockWorld, tmp_path: Path) -
 
     result = relock(
         repo, lockfiles(repo), [lead, member, alone],
-        ScriptedBackend({"requirements.txt": {"beta"}}), LockIndex(), {},
+        every(ScriptedBackend({"requirements.txt": {"beta"}})), LockIndex(), {},
     )  # fmt: skip
 
     assert result.kept == (alone,)
@@ -186,7 +201,7 @@ def test_updates_that_only_fail_together_keep_the_first(world: LockWorld, tmp_pa
                 raise Unresolvable("gamma 1.5 and delta 1.1 conflict")
             return super().relock(repo, lockfile, upgrades, index, env)
 
-    result = relock(repo, lockfiles(repo), [first, second], Together({}), LockIndex(), {})
+    result = relock(repo, lockfiles(repo), [first, second], every(Together({})), LockIndex(), {})
 
     assert result.kept == (first,)
     assert result.unresolvable[0].update == second
