@@ -325,3 +325,18 @@ def test_run_text_on_a_terminal_and_when_empty() -> None:
     console, buf = plain()
     run_text("security", (), console)
     assert buf.getvalue() == "Nothing to do (security).\n"
+
+
+def test_text_from_outside_is_never_read_as_rich_markup() -> None:
+    out = StringIO()
+    console = Console(file=out, force_terminal=True, width=200, color_system=None)
+    odd = Update(
+        canonicalize_name("x"), Version("1.0"), Version("1.1"), Kind.MINOR, ("[red]r.txt",)
+    )
+    plan = Plan(
+        (odd,), (Batch("minor", Kind.MINOR, (odd,)),), source_errors=("bad [bold]thing[/]",)
+    )
+    plan_text(plan, console)
+    text = out.getvalue()
+    assert "[red]r.txt" in text
+    assert "bad [bold]thing[/]" in text

@@ -121,3 +121,14 @@ def test_no_pins_no_requests() -> None:
     with serve_osv(RECORDS, log=log) as url:
         assert source(url).advisories([lockfile({})]) == []
     assert log == []
+
+
+def test_a_local_label_is_queried_as_its_public_version() -> None:
+    # OSV lists PyPI's public versions: "2.1.0+cu118" is asked as "2.1.0", as classify compares
+    record = {
+        "id": "PYSEC-0000-1",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "torch"}, "versions": ["2.1.0"]}],
+    }
+    with serve_osv([record]) as url:
+        advisories = source(url).advisories([lockfile({"torch": "2.1.0+cu118"})])
+    assert [a.id for a in advisories] == ["PYSEC-0000-1"]
