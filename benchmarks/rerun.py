@@ -12,15 +12,19 @@ branches already holding the batches should spend no test run and no relock.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
+
+# this folder holds a bisect.py: it must not shadow the standard library's
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,6 +40,7 @@ def _run(src: Path, repo: Path, env: dict[str, str]) -> tuple[float, dict[str, i
         [sys.executable, "-m", "depbot", "run", "--repo", str(repo), "--forge", "local",
          "--format", "json"],
         env={**env, "PYTHONPATH": str(src)},
+        cwd=src,  # "-m" puts the working folder first on sys.path
         capture_output=True,
         text=True,
         check=False,

@@ -8,8 +8,9 @@ call these functions. This module reads the environment mapping it is given (nev
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -245,6 +246,8 @@ def run_repo(
     from depbot.state.store import Store, store_path
 
     state = state_dir(repo)
+    if not Git(repo).ok("rev-parse", "--verify", "--quiet", "HEAD^{commit}"):
+        raise InputError(f"{repo}: the repository has no commit yet (depbot builds on HEAD)")
     forge = build_forge(forge_choice, repo, env)
     with (
         RunLock(state / "lock", timeout=600),
@@ -254,11 +257,12 @@ def run_repo(
             store.clear_rollbacks()
         run_id = store.start_run(trigger)
         with scratch_checkout(repo, state / "work" / "checkout") as scratch:
-            config = load_config(scratch, env)
-            progress("checking the index and the advisories")
-            # a run acts on what it finds: every page is revalidated (a fix released a minute
-            # ago, announced by the advisory webhook, must be seen)
-            planned = plan_repo(scratch, env, freshness=0)
+            with _named_for_the_user(scratch, repo):
+                config = load_config(scratch, env)
+                progress("checking the index and the advisories")
+                # a run acts on what it finds: every page is revalidated (a fix released a
+                # minute ago, announced by the advisory webhook, must be seen)
+                planned = plan_repo(scratch, env, freshness=0)
             tool_env = tool_environment(env, config.pass_env)
             tools = pipeline.RunTools(
                 backends=build_backends(config, tool_env),
@@ -278,6 +282,15 @@ def run_repo(
         report = RunReport(config, planned.plan, outcomes)
         store.finish_run(run_id, "failed" if report.failed else "done")
     return report
+
+
+@contextlib.contextmanager
+def _named_for_the_user(scratch: Path, repo: Path) -> Iterator[None]:
+    """Bad input found in the scratch checkout names the user's file, not depbot's copy."""
+    try:
+        yield
+    except InputError as exc:
+        raise InputError(str(exc).replace(str(scratch), str(repo))) from None
 
 
 @dataclass(frozen=True)

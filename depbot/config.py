@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import shlex
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -185,7 +186,11 @@ def _parse(path: Path, table: Mapping[str, Any], index_url: str, extra: tuple[st
 
     test_command = r.take("test-command", str, "a non-empty string")
     if test_command is not None:
-        if not test_command.strip():
+        try:
+            words = shlex.split(test_command)
+        except ValueError as exc:  # an unbalanced quote: it would fail every test run
+            raise r.fail("test-command", f"a command line depbot can split ({exc})") from None
+        if not words:
             raise r.fail("test-command", "a non-empty string")
         kw["test_command"] = test_command
     timeout = r.take("test-timeout", (int, float), "a positive number of seconds")

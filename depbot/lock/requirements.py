@@ -336,6 +336,21 @@ def _pin(path: PurePosixPath, number: int, spec: str, hashes: tuple[str, ...]) -
     )
 
 
+def _check_unique(path: PurePosixPath, pins: tuple[Pin, ...]) -> None:
+    """One pin per name, unless markers tell the copies apart (``uv --universal`` output):
+    pip refuses a double requirement, so the file could never be installed."""
+    seen: dict[tuple[str, str | None], Pin] = {}
+    for pin in pins:
+        first = seen.setdefault((pin.name, pin.marker), pin)
+        if first is not pin:
+            raise _error(
+                path,
+                pin.line,
+                f"{pin.name} is pinned twice ({first.version} on line {first.line},"
+                f" {pin.version} here)",
+            )
+
+
 def parse_lockfile(path: PurePosixPath, text: str) -> Lockfile:
     """Parse a lockfile's ``text``; ``path`` is what messages and the result name it.
 
@@ -353,6 +368,7 @@ def parse_lockfile(path: PurePosixPath, text: str) -> Lockfile:
         elif not content:
             state.blank()
     pins = tuple(replace(r.pin, via=tuple(r.via)) for r in state.pins)
+    _check_unique(path, pins)
     return Lockfile(
         path=path,
         header=header,

@@ -41,13 +41,19 @@ def discover(repo: Path, config: Config) -> tuple[Lockfile, ...]:
         for candidate in sorted(directory.glob("*.txt")):
             if not candidate.is_file():
                 continue
+            relative = PurePosixPath(candidate.relative_to(repo).as_posix())
             try:
                 text = candidate.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                # not a file depbot wrote or can use; only named files must be readable
+            except UnicodeDecodeError as exc:
+                if is_lockfile_header(candidate.read_bytes().decode("latin-1")):
+                    # a lockfile that cannot be read is never skipped without a word
+                    raise InputError(
+                        f"{relative}: not UTF-8 ({exc.reason} at byte {exc.start})"
+                    ) from None
+                continue  # not a file pip-compile or uv wrote
+            except OSError:
                 continue
             if is_lockfile_header(text):
-                relative = PurePosixPath(candidate.relative_to(repo).as_posix())
                 found[relative] = parse_lockfile(relative, text)
     where = config.source if config.source is not None else "configuration"
     for listed in config.lockfiles:
@@ -197,9 +203,13 @@ def _read_references(repo: Path, path: Path, lockfiles: set[str], seen: set[Path
     if path.suffix not in (".in", ".txt") or not path.is_file():
         return set()
     try:
-        source = parse_lockfile(PurePosixPath(relative), path.read_text(encoding="utf-8"))
-    except (InputError, OSError, UnicodeDecodeError):
-        return set()  # a broken source fails its compile, where the message is clearer
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{relative}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except OSError:
+        return set()  # unreadable here: its compile says why
+    # a source is read with the lockfiles' care: a line pip cannot take is bad input, named
+    source = parse_lockfile(PurePosixPath(relative), text)
     found: set[str] = set()
     for include in source.includes:
         found |= _read_references(repo, path.parent / include.path, lockfiles, seen)

@@ -53,7 +53,8 @@ def test_an_index_outage_during_relock_fails_the_batch_and_blocks_nothing(
 def test_a_broken_source_fails_the_batch_and_a_fix_is_picked_up(
     tmp_path: Path, template: Path
 ) -> None:
-    broken = {"requirements.in": "alpha\nbeta\ngamma\ndelta\nnot a requirement!\n"}
+    # a line depbot can read but pip-compile cannot use: the include is missing
+    broken = {"requirements.in": "alpha\nbeta\ngamma\ndelta\n-r missing.in\n"}
     new = (release("alpha", "1.1"), release("beta", "1.1"))
     with tiny_project(tmp_path, template, *new, files=broken) as project:
         code, doc, _ = project.run()

@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from depbot.errors import InputError
@@ -366,7 +367,12 @@ def _render(
 
 
 @given(
-    st.lists(st.tuples(_names, _versions, _extras, _hashes, _via), max_size=6),
+    # one pin per name: a lockfile pinning a name twice is refused (pip would refuse it too)
+    st.lists(
+        st.tuples(_names, _versions, _extras, _hashes, _via),
+        max_size=6,
+        unique_by=lambda e: canonicalize_name(e[0]),
+    ),
     st.booleans(),
     st.sampled_from(["pip-compile", "uv"]),
 )
@@ -405,3 +411,10 @@ def test_rendered_lockfiles_round_trip(
         assert pin.hashes == tuple(hashes)
         assert pin.via == tuple(via)
         assert pin.line == start
+
+
+def test_a_name_pinned_twice_is_refused_unless_markers_tell_them_apart() -> None:
+    with pytest.raises(LockfileError, match=r"requirements\.txt:3: six is pinned twice"):
+        parse("six==1.15.0\nidna==3.0\nsix==1.16.0\n")
+    universal = 'numpy==1.26.4 ; python_version < "3.9"\nnumpy==2.1.0 ; python_version >= "3.9"\n'
+    assert [str(p.version) for p in parse(universal).pins] == ["1.26.4", "2.1.0"]
