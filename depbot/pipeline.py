@@ -275,7 +275,8 @@ def _venv_maker(
 ) -> Callable[[], TestEnv]:
     def make() -> TestEnv:
         path = tools.state_dir / "venvs" / ("test" if number == 0 else f"test-{number}")
-        return TestEnv(path, scratch, tools.backends(env.python), tools.index, tools.env)
+        backend = tools.backends(env.python)
+        return TestEnv(path, scratch, backend, tools.index, tools.env, owned=True)
 
     return make
 

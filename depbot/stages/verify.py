@@ -16,20 +16,20 @@ import os
 import re
 import shlex
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from depbot.errors import RunError
 from depbot.lock.interface import LockBackend, LockError, LockIndex
 from depbot.lock.interpreters import current_version
 from depbot.lock.requirements import parse_lockfile
+from depbot.lock.tool import venv_python
 from depbot.models import Environment, TestResult, Update
+from depbot.process import run_in_group
 
 if TYPE_CHECKING:
     from depbot.stages.relock import RelockResult
@@ -106,8 +106,13 @@ class TestEnv:
         backend: LockBackend,
         index: LockIndex,
         env: Mapping[str, str],
+        *,
+        owned: bool = False,
     ) -> None:
         self.path = path
+        self.owned = owned
+        """Whether ``path`` is depbot's own (under ``.git/depbot``): whatever a killed run
+        left there may go. Elsewhere only a virtual environment is ever replaced."""
         self.repo = repo
         self.backend = backend
         self.index = index
@@ -116,16 +121,22 @@ class TestEnv:
 
     def __enter__(self) -> TestEnv:
         if self.path.exists():
-            if not (self.path / "pyvenv.cfg").is_file():
+            if not (self.owned or (self.path / "pyvenv.cfg").is_file()):
                 raise RunError(f"{self.path} exists and is not a virtual environment")
             # left over from a killed run: its contents are unknown
-            shutil.rmtree(self.path)
+            _remove(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._python = self.backend.create_venv(self.path, self.env)
+        for stale in self.path.parent.glob(f".{self.path.name}.*"):
+            shutil.rmtree(stale, ignore_errors=True)  # a build or a removal a kill cut short
+        # built beside its final path and renamed into place: it exists whole or not at all
+        partial = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
+        self.backend.create_venv(partial, self.env)
+        partial.rename(self.path)
+        self._python = venv_python(self.path)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        _remove(self.path)
 
     @property
     def python(self) -> Path:
@@ -200,7 +211,7 @@ class TestEnv:
             )
         with tempfile.TemporaryFile(dir=self.path) as log:
             started = time.monotonic()
-            timed_out, code = _run_in_group([program, *argv[1:]], self.repo, env, log, timeout)
+            timed_out, code = run_in_group([program, *argv[1:]], self.repo, env, log, timeout)
             duration = time.monotonic() - started
             log.seek(0)
             # paths relative to the checkout: the scratch folder means nothing to a reader
@@ -215,42 +226,15 @@ class TestEnv:
         )
 
 
-def _run_in_group(
-    argv: list[str], cwd: Path, env: Mapping[str, str], log: IO[bytes], timeout: float
-) -> tuple[bool, int]:
-    """(timed out, exit code) of ``argv`` run in a new process group whose leftovers are
-    killed when it ends; output goes to the file ``log``, so a leftover holding it open
-    cannot keep the run waiting."""
-    posix = os.name == "posix"
-    flags = 0 if posix else getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
-    proc = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=posix,
-        creationflags=flags,
-    )
-    timed_out = False
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-    finally:
-        _kill_group(proc)
-    return timed_out, proc.returncode
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    if os.name == "posix":
-        # ProcessLookupError: the whole group has already ended
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    elif proc.poll() is None:
-        proc.kill()
-    proc.wait()
+def _remove(path: Path) -> None:
+    """Removes ``path`` by renaming it aside first, so no half-removed tree is left under its
+    name when the removal is cut short."""
+    if not path.exists():
+        return
+    trash = path.with_name(f".{path.name}.trash-{os.getpid()}")
+    shutil.rmtree(trash, ignore_errors=True)
+    path.rename(trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------- probing
