@@ -146,6 +146,10 @@ def make_session(
         pool_maxsize=pool_size,
     )
     session = requests.Session()
+    if freshness <= 0:
+        # a page cached by an earlier run may carry a longer max-age (the heuristic's own, or the
+        # server's): asking for max-age=0 makes every page revalidate, with a conditional request
+        session.headers["Cache-Control"] = "max-age=0"
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

@@ -113,3 +113,16 @@ def test_index_urls_prefer_the_lockfiles_lines() -> None:
         "https://mirror.example/simple/",
         "https://torch.example/whl/cu118/",
     )
+
+
+def test_a_run_after_a_plan_sees_a_release_published_in_between(tmp_path: Path) -> None:
+    # issue 7: plan trusts its pages for 600 s; run (freshness=0) must revalidate them anyway
+    with serve_index(tmp_path / "index", [Dist("alpha", "1.0")]) as server:
+        planned = build_index(server.url, [], [], tmp_path / "cache").releases(ALPHA)
+        server.add(Dist("alpha", "1.1"))
+        run = build_index(server.url, [], [], tmp_path / "cache", freshness=0).releases(ALPHA)
+        again = build_index(server.url, [], [], tmp_path / "cache", freshness=0).releases(ALPHA)
+    assert [r.version for r in planned] == [Version("1.0")]
+    assert [r.version for r in run] == [r.version for r in again] == [Version("1.0"), Version("1.1")]
+    assert server.hits["/simple/alpha/"] == 3
+    assert server.not_modified == 1
