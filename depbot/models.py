@@ -7,10 +7,14 @@ normalised (PEP 503) at the boundary where they enter, so every comparison here 
 from __future__ import annotations
 
 import enum
+import functools
+import itertools
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import NamedTuple
 
-from packaging.specifiers import SpecifierSet
+from packaging import tags
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
@@ -20,6 +24,7 @@ __all__ = [
     "Batch",
     "BatchOutcome",
     "CheckResult",
+    "DistFile",
     "Include",
     "Kind",
     "LockHeader",
@@ -121,6 +126,65 @@ class Lockfile:
 # ---------------------------------------------------------------------------- index
 
 
+class DistFile(NamedTuple):
+    """One installable file of a release (a wheel or an sdist) as the index lists it.
+
+    A tuple, not a dataclass: a big project lists thousands of files, and a warm plan reads
+    them all from the cache.
+    """
+
+    filename: str
+    """``torch-2.1.0+cu118-cp311-cp311-linux_x86_64.whl``, ``numpy-1.26.4.tar.gz``."""
+    requires_python: str | None = None
+    """As the index writes it (PEP 503 ``data-requires-python``, PEP 691 ``requires-python``);
+    None: any Python."""
+    yanked: bool = False
+
+    def installable_on(self, python: Version) -> bool:
+        """Whether pip would install this file on CPython ``python`` (some platform): its
+        ``Requires-Python`` accepts it (an invalid one is ignored, as pip ignores it) and, for a
+        wheel, one of its Python and ABI tags is one pip supports there; an sdist builds
+        anywhere."""
+        if not _accepts(self.requires_python, python):
+            return False
+        name = self.filename
+        if not name.endswith(".whl"):
+            return True
+        parts = name[:-4].split("-")
+        return len(parts) >= 5 and _tags_fit(parts[-3].lower(), parts[-2].lower(), python)
+
+
+@functools.lru_cache(maxsize=4096)
+def _accepts(requires_python: str | None, python: Version) -> bool:
+    # once per distinct specifier string and Python: a project has a handful, not thousands
+    if requires_python is None:
+        return True
+    try:
+        return SpecifierSet(requires_python).contains(python, prereleases=True)
+    except InvalidSpecifier:
+        return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _tags_fit(interpreters: str, abis: str, python: Version) -> bool:
+    supported = _supported_tags(python)
+    return any((i, a) in supported for i in interpreters.split(".") for a in abis.split("."))
+
+
+@functools.lru_cache(maxsize=64)
+def _supported_tags(python: Version) -> frozenset[tuple[str, str]]:
+    """The (interpreter, ABI) pairs pip accepts on CPython ``python``, whatever the platform:
+    the ones of ``pip download --python-version X.Y``."""
+    major, minor = (*python.release, 0)[:2]
+    version = (major, minor)
+    abi = f"cp{major}{minor}"
+    abis = [abi, f"{abi}m"] if version < (3, 8) else [abi]
+    found = itertools.chain(
+        tags.cpython_tags(version, abis, ["any"]), tags.compatible_tags(version, abi, ["any"])
+    )
+    return frozenset((t.interpreter, t.abi) for t in found)
+
+
 @dataclass(frozen=True)
 class Release:
     """One version of a project as the index lists it, summarised over its files."""
@@ -130,12 +194,20 @@ class Release:
     """True when every file of the version is yanked (PEP 592)."""
     requires_python: SpecifierSet | None = None
     """The most permissive ``Requires-Python`` among its non-yanked files; None means any."""
+    files: tuple[DistFile, ...] = ()
+    """Its wheels and sdists in the index's order (several indexes: the primary's first).
+    Empty for a release described by hand; then ``requires_python`` alone decides."""
 
     def installable_on(self, python: Version | None) -> bool:
-        """Whether some file of this release accepts ``python`` (None: no constraint known)."""
-        if python is None or self.requires_python is None:
+        """Whether pip would install some file of this release on ``python`` (None: no
+        constraint known): one of its non-yanked files (any file, when the whole release is
+        yanked and so installable only by an exact pin)."""
+        if python is None:
             return True
-        return self.requires_python.contains(python, prereleases=True)
+        if not self.files:
+            spec = self.requires_python
+            return spec is None or spec.contains(python, prereleases=True)
+        return any(f.installable_on(python) for f in self.files if self.yanked or not f.yanked)
 
 
 @dataclass(frozen=True)

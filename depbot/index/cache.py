@@ -1,106 +1,107 @@
-"""Releases remembered on disk between runs, so a rerun within minutes asks no index at all.
+"""What depbot remembers of an index page between runs: its releases and its validators.
 
-The HTTP cache (``depbot.index.http``) saves the download of a page; this one saves the
-round trip, the parsing, and the import of the HTTP and parsing libraries. It answers only
-while an entry is younger than ``freshness``; after that the wrapped index is asked (and the
-HTTP cache revalidates the page with a conditional request).
+One small JSON file per page URL (its SHA-256; the URL itself, which may carry a private
+index's credentials, is never written). It holds the parsed summary (versions, yanks,
+``Requires-Python`` and file names: kilobytes where the page has megabytes) and the page's
+``ETag`` / ``Last-Modified``. A run within the freshness window reads the summary and asks
+nothing; after it, the page is asked for with a conditional request, and a 304 answer reuses
+the summary without downloading or parsing anything.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import threading
-import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from depbot.index.interface import Index
-from depbot.models import NormalizedName, Release
+from depbot.index.multi import summarise
+from depbot.models import DistFile, Release
 
-__all__ = ["CachedIndex"]
+__all__ = ["PageEntry", "PageStore"]
 
-_FORMAT = 1
+_FORMAT = 2
 
 
-class CachedIndex(Index):
-    """``open_index()``'s releases, kept in ``directory`` for ``freshness`` seconds.
+@dataclass(frozen=True)
+class PageEntry:
+    """A page as last seen."""
 
-    The wrapped index is built on the first miss, so a fully cached run never builds it.
-    """
+    fetched: float
+    """When the index last confirmed it (a download or a 304), seconds since the epoch."""
+    releases: tuple[Release, ...]
+    etag: str | None = None
+    last_modified: str | None = None
 
-    def __init__(
-        self,
-        open_index: Callable[[], Index],
-        directory: Path,
-        freshness: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+
+class PageStore:
+    """``PageEntry`` files in ``directory``, written atomically; anything unreadable is a miss."""
+
+    def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.freshness = freshness
-        self._open_index = open_index
-        self._clock = clock
-        self._inner: Index | None = None
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"CachedIndex({str(self.directory)!r}, freshness={self.freshness})"
+        return f"PageStore({str(self.directory)!r})"
 
-    @property
-    def inner(self) -> Index:
-        with self._lock:
-            if self._inner is None:
-                self._inner = self._open_index()
-            return self._inner
+    def _path(self, url: str) -> Path:
+        return self.directory / f"{hashlib.sha256(url.encode()).hexdigest()[:32]}.json"
 
-    def releases(self, name: NormalizedName) -> tuple[Release, ...]:
-        """The remembered releases while fresh, else the wrapped index's (then remembered)."""
-        path = self.directory / f"{name}.json"
-        cached = self._read(path)
-        if cached is not None:
-            return cached
-        releases = self.inner.releases(name)
-        if self.freshness > 0:
-            self._write(path, releases)
-        return releases
-
-    def _read(self, path: Path) -> tuple[Release, ...] | None:
-        if self.freshness <= 0:
-            return None
+    def read(self, url: str) -> PageEntry | None:
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            if doc["format"] != _FORMAT or not 0 <= self._clock() - doc["fetched"] < self.freshness:
+            doc = json.loads(self._path(url).read_bytes())
+            if doc["format"] != _FORMAT:
                 return None
-            return tuple(
-                Release(Version(v), bool(yanked), SpecifierSet(rp) if rp is not None else None)
-                for v, yanked, rp in doc["releases"]
+            specifiers = doc["requires-python"]
+            by_version: dict[Version, list[DistFile]] = {}
+            for version, files in doc["releases"]:
+                by_version[Version(version)] = [
+                    DistFile(name, specifiers[rp], bool(yanked)) for name, rp, yanked in files
+                ]
+            return PageEntry(
+                float(doc["fetched"]),
+                summarise(by_version),
+                _text(doc.get("etag")),
+                _text(doc.get("last-modified")),
             )
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
             # a missing, old or damaged entry is only a miss
             return None
 
-    def _write(self, path: Path, releases: tuple[Release, ...]) -> None:
+    def write(self, url: str, entry: PageEntry) -> None:
+        specifiers: dict[str | None, int] = {}
+
+        def number(text: str | None) -> int:
+            return specifiers.setdefault(text, len(specifiers))
+
+        releases = [
+            [str(r.version), [[f.filename, number(f.requires_python), f.yanked] for f in r.files]]
+            for r in entry.releases
+        ]
         doc = {
             "format": _FORMAT,
-            "fetched": self._clock(),
-            "releases": [
-                [
-                    str(r.version),
-                    r.yanked,
-                    None if r.requires_python is None else str(r.requires_python),
-                ]
-                for r in releases
-            ],
+            "fetched": entry.fetched,
+            "etag": entry.etag,
+            "last-modified": entry.last_modified,
+            "requires-python": list(specifiers),
+            "releases": releases,
         }
+        path = self._path(url)
         temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             # written beside its final name and renamed, so a reader never sees half a file
-            temporary.write_text(json.dumps(doc), encoding="utf-8")
+            temporary.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
             temporary.replace(path)
         except OSError:
             # the cache is an optimisation: a read-only or full disk must not fail the lookup
-            temporary.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,4 +1,4 @@
-"""The index session: retries, the default timeout, and the on-disk cache across runs."""
+"""The index session: retries, the last answer when they run out, the default timeout."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from urllib3 import HTTPResponse
 
-from depbot.index.http import MinimumFreshness, make_session
+from depbot.index.http import make_session
 from tests.support.index_server import IndexServer, serve_index
 from tests.support.wheels import Dist
 
@@ -22,48 +21,16 @@ def server(tmp_path: Path) -> Iterator[IndexServer]:
         yield s
 
 
-def get(session: requests.Session, server: IndexServer) -> requests.Response:
-    response = session.get(server.url + PAGE)
-    response.raise_for_status()
-    return response
-
-
-def test_a_second_run_after_the_freshness_window_sends_conditional_requests(
-    server: IndexServer, tmp_path: Path
-) -> None:
-    first = get(make_session(tmp_path / "cache", freshness=0), server)
-    second = get(make_session(tmp_path / "cache", freshness=0), server)
-    assert server.hits["/simple/alpha/"] == 2
-    assert server.not_modified == 1
-    assert second.from_cache  # type: ignore[attr-defined]
-    assert second.content == first.content
-
-
-def test_a_second_run_within_the_freshness_window_sends_nothing(
-    server: IndexServer, tmp_path: Path
-) -> None:
-    first = get(make_session(tmp_path / "cache", freshness=600), server)
-    second = get(make_session(tmp_path / "cache", freshness=600), server)
-    assert server.hits["/simple/alpha/"] == 1
-    assert second.content == first.content
-
-
-def test_without_a_cache_dir_every_run_downloads(server: IndexServer) -> None:
-    get(make_session(None), server)
-    get(make_session(None), server)
-    assert server.hits["/simple/alpha/"] == 2
-    assert server.not_modified == 0
-
-
 def test_server_errors_are_retried(server: IndexServer) -> None:
     server.failures["alpha"] = 3
-    get(make_session(None, retries=3, backoff=0.01), server)
+    response = make_session(retries=3, backoff=0.01).get(server.url + PAGE)
+    assert response.status_code == 200
     assert server.hits["/simple/alpha/"] == 4
 
 
 def test_the_last_error_is_returned_when_retries_run_out(server: IndexServer) -> None:
     server.failures["alpha"] = 10
-    response = make_session(None, retries=2, backoff=0.01).get(server.url + PAGE)
+    response = make_session(retries=2, backoff=0.01).get(server.url + PAGE)
     assert response.status_code == 503
     assert server.hits["/simple/alpha/"] == 3
 
@@ -71,34 +38,10 @@ def test_the_last_error_is_returned_when_retries_run_out(server: IndexServer) ->
 def test_requests_get_the_default_timeout(server: IndexServer) -> None:
     server.latency = 0.3
     with pytest.raises(requests.exceptions.ConnectionError):
-        make_session(None, retries=0, timeout=0.05).get(server.url + PAGE)
+        make_session(retries=0, timeout=0.05).get(server.url + PAGE)
 
 
-def response(cache_control: str | None, status: int = 200) -> HTTPResponse:
-    headers = {"Cache-Control": cache_control} if cache_control is not None else {}
-    return HTTPResponse(body=b"", headers=headers, status=status)
-
-
-@pytest.mark.parametrize(
-    ("cache_control", "status", "expected"),
-    [
-        (None, 200, "max-age=600"),
-        ("max-age=0", 200, "max-age=600"),
-        ("public, max-age=60", 200, "public, max-age=600"),
-        ("max-age=3600", 200, "max-age=3600"),
-        ("no-store", 200, "no-store"),
-        ("no-cache", 200, "no-cache"),
-        ("max-age=0", 304, "max-age=600"),
-        ("max-age=0", 404, "max-age=0"),
-    ],
-)
-def test_minimum_freshness_only_extends_what_the_server_allows(
-    cache_control: str | None, status: int, expected: str
-) -> None:
-    r = MinimumFreshness(600).apply(response(cache_control, status))
-    assert r.headers["Cache-Control"] == expected
-    assert "Warning" not in r.headers
-
-
-def test_zero_freshness_changes_nothing() -> None:
-    assert MinimumFreshness(0).apply(response("max-age=0")).headers["Cache-Control"] == "max-age=0"
+def test_an_explicit_timeout_wins(server: IndexServer) -> None:
+    server.latency = 0.2
+    session = make_session(retries=0, timeout=0.05)
+    assert session.get(server.url + PAGE, timeout=5).status_code == 200
