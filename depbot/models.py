@@ -145,18 +145,46 @@ class DistFile(NamedTuple):
         ``Requires-Python`` accepts it (an invalid one is ignored, as pip ignores it) and, for a
         wheel, one of its Python and ABI tags is one pip supports there; an sdist builds
         anywhere."""
-        if not _accepts(self.requires_python, python):
+        return _checker(python)(self)
+
+
+class _Installability:
+    """``DistFile.installable_on`` for one Python, remembering its answer per distinct
+    specifier string and per distinct pair of wheel tags: a big project's thousands of files
+    have a handful of each."""
+
+    def __init__(self, python: Version) -> None:
+        self.python = python
+        self.supported = _supported_tags(python)
+        self.specifiers: dict[str | None, bool] = {None: True}
+        self.tags: dict[tuple[str, str], bool] = {}
+
+    def __call__(self, f: DistFile) -> bool:
+        accepted = self.specifiers.get(f.requires_python)
+        if accepted is None:
+            accepted = self.specifiers[f.requires_python] = _accepts(f.requires_python, self.python)
+        if not accepted:
             return False
-        name = self.filename
-        if not name.endswith(".whl"):
+        if not f.filename.endswith(".whl"):
             return True
-        parts = name[:-4].split("-")
-        return len(parts) >= 5 and _tags_fit(parts[-3].lower(), parts[-2].lower(), python)
+        parts = f.filename[:-4].rsplit("-", 3)
+        if len(parts) < 4 or "-" not in parts[0]:
+            return False  # not NAME-VERSION-PYTHON-ABI-PLATFORM: pip ignores it
+        key = (parts[1], parts[2])
+        fits = self.tags.get(key)
+        if fits is None:
+            interpreters, abis = parts[1].lower().split("."), parts[2].lower().split(".")
+            fits = any((i, a) in self.supported for i in interpreters for a in abis)
+            self.tags[key] = fits
+        return fits
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=64)
+def _checker(python: Version) -> _Installability:
+    return _Installability(python)
+
+
 def _accepts(requires_python: str | None, python: Version) -> bool:
-    # once per distinct specifier string and Python: a project has a handful, not thousands
     if requires_python is None:
         return True
     try:
@@ -165,13 +193,6 @@ def _accepts(requires_python: str | None, python: Version) -> bool:
         return True
 
 
-@functools.lru_cache(maxsize=4096)
-def _tags_fit(interpreters: str, abis: str, python: Version) -> bool:
-    supported = _supported_tags(python)
-    return any((i, a) in supported for i in interpreters.split(".") for a in abis.split("."))
-
-
-@functools.lru_cache(maxsize=64)
 def _supported_tags(python: Version) -> frozenset[tuple[str, str]]:
     """The (interpreter, ABI) pairs pip accepts on CPython ``python``, whatever the platform:
     the ones of ``pip download --python-version X.Y``."""

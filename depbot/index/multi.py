@@ -11,7 +11,7 @@ from packaging.version import Version
 from depbot.index.interface import Index
 from depbot.models import DistFile, NormalizedName, Release
 
-__all__ = ["MultiIndex", "merge_releases", "summarise"]
+__all__ = ["MultiIndex", "merge_releases", "specifier", "summarise"]
 
 # SpecifierSet cannot express a union, so "most permissive" is measured on the Pythons that exist
 # or may soon exist; only for the summary's ``requires_python``, which decides nothing when the
@@ -76,12 +76,13 @@ def _summary_spec(strings: frozenset[str | None]) -> SpecifierSet | None:
     texts = sorted(s for s in strings if s is not None)
     if len(texts) < len(strings):
         return None  # a file without Requires-Python installs anywhere
-    return _specifier(texts[0]) if len(texts) == 1 else _most_permissive(tuple(texts))
+    return specifier(texts[0]) if len(texts) == 1 else _most_permissive(tuple(texts))
 
 
 @functools.lru_cache(maxsize=1024)
-def _specifier(text: str) -> SpecifierSet | None:
-    # pip ignores an invalid Requires-Python rather than refusing the file; so do we
+def specifier(text: str) -> SpecifierSet | None:
+    """``text`` parsed once per process; None when invalid (pip ignores an invalid
+    Requires-Python rather than refusing the file; so do we)."""
     try:
         return SpecifierSet(text)
     except InvalidSpecifier:
@@ -90,7 +91,7 @@ def _specifier(text: str) -> SpecifierSet | None:
 
 @functools.lru_cache(maxsize=1024)
 def _most_permissive(strings: tuple[str, ...]) -> SpecifierSet | None:
-    specs = [_specifier(s) for s in strings]
+    specs = [specifier(s) for s in strings]
     if any(s is None for s in specs):
         return None
     return max(

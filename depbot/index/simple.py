@@ -96,6 +96,7 @@ class SimpleIndex(Index):
 
     def _fetch(self, name: NormalizedName, page_url: str, known: PageEntry | None) -> PageEntry:
         import requests  # here: a run answered from the store never needs it
+        from urllib3.exceptions import HTTPError
 
         headers = {"Accept": ACCEPT}
         if known is not None and known.etag:
@@ -104,34 +105,40 @@ class SimpleIndex(Index):
             headers["If-Modified-Since"] = known.last_modified
         shown = f"{self.shown}{name}/"
         try:
-            response = self.session.get(page_url, headers=headers)
-        except requests.RequestException as e:
+            with self.session.get(page_url, headers=headers, stream=True) as response:
+                now = self.clock()
+                status = response.status_code
+                if status == 304 and known is not None:
+                    return PageEntry(now, known.releases, known.etag, known.last_modified)
+                if status == 404:
+                    return PageEntry(now, ())
+                if status >= 400 or status == 304:
+                    raise IndexLookupError(f"{name}: {shown} answered HTTP {status}")
+                content_type = response.headers.get("Content-Type", "")
+                etag = response.headers.get("ETag")
+                modified = response.headers.get("Last-Modified")
+                # in one piece: ``response.content`` joins 10 kB chunks, holding the page twice
+                body = response.raw.read(decode_content=True)
+        except (requests.RequestException, HTTPError) as e:
             reason = self._scrub(str(e))
             raise IndexLookupError(f"{name}: {shown} could not be read: {reason}") from e
-        now = self.clock()
-        if response.status_code == 304 and known is not None:
-            return PageEntry(now, known.releases, known.etag, known.last_modified)
-        if response.status_code == 404:
-            return PageEntry(now, ())
-        if response.status_code >= 400 or response.status_code == 304:
-            raise IndexLookupError(f"{name}: {shown} answered HTTP {response.status_code}")
-        content_type = response.headers.get("Content-Type", "").partition(";")[0].strip()
-        etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
-        body = response.content
-        del response
         try:
-            with _PARSING:
-                if content_type == JSON_TYPE:
-                    files = parse_json(body)
-                elif content_type in ("text/html", "application/vnd.pypi.simple.v1+html"):
-                    files = parse_html(body)
-                else:
-                    raise MalformedPage(f"unexpected content type {content_type!r}")
-                del body
-                releases = summarise(by_version(files, name))
+            releases = _parse(name, content_type, body)
         except UnsupportedPage as e:
             raise IndexLookupError(f"{name}: {shown}: {self._scrub(str(e))}") from e
         return PageEntry(now, releases, etag, modified)
+
+
+def _parse(name: NormalizedName, content_type: str, body: bytes) -> tuple[Release, ...]:
+    kind = content_type.partition(";")[0].strip().lower()
+    with _PARSING:
+        if kind == JSON_TYPE:
+            files = parse_json(body)
+        elif kind in ("text/html", "application/vnd.pypi.simple.v1+html"):
+            files = parse_html(body)
+        else:
+            raise MalformedPage(f"unexpected content type {kind!r}")
+        return summarise(by_version(files, name))
 
 
 class LazySession:
@@ -143,13 +150,13 @@ class LazySession:
         self._session: requests.Session | None = None
         self._lock = threading.Lock()
 
-    def get(self, url: str, headers: Mapping[str, str]) -> requests.Response:
+    def get(self, url: str, headers: Mapping[str, str], stream: bool = False) -> requests.Response:
         with self._lock:
             if self._session is None:
                 from depbot.index.http import make_session
 
                 self._session = make_session(pool_size=self.pool_size)
-        return self._session.get(url, headers=headers)
+        return self._session.get(url, headers=headers, stream=stream)
 
 
 def redacted(url: str) -> str:
