@@ -56,7 +56,9 @@ t1, c1 = time.perf_counter(), time.process_time()
 out, err = io.StringIO(), io.StringIO()
 code = main(sys.argv[1:], env=dict(os.environ), out=out, err=err)
 t2, c2 = time.perf_counter(), time.process_time()
+import depbot
 print(json.dumps({"code": code, "imports": t1 - t0, "wall": t2 - t1, "cpu": c2 - c1,
+                  "depbot": os.path.dirname(os.path.dirname(depbot.__file__)),
                   "peak_mb": peak_mb(), "out": out.getvalue(), "err": err.getvalue()}))
 """
 )
@@ -103,11 +105,16 @@ def run_depbot(
     command = [sys.executable, "-c", DRIVER, "plan", "--repo", str(repo), "--format", "json"]
     before = index.requests() if index is not None else 0
     start = time.perf_counter()
-    done = subprocess.run(command, env=child_env, capture_output=True, text=True, check=False)
+    # run from the repository, not from here: ``-c`` puts the working folder first on sys.path
+    done = subprocess.run(
+        command, cwd=repo, env=child_env, capture_output=True, text=True, check=False
+    )
     process = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"the plan process failed:\n{done.stderr}")
     result = json.loads(done.stdout.splitlines()[-1])
+    if Path(result["depbot"]).resolve() != depbot.resolve():
+        raise SystemExit(f"measured the depbot of {result['depbot']}, not of {depbot}")
     if result["code"] != 0:
         raise SystemExit(f"depbot plan exited {result['code']}:\n{result['err']}")
     plan = json.loads(result["out"])

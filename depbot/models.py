@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import functools
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import NamedTuple
@@ -215,9 +216,10 @@ class Release:
     """True when every file of the version is yanked (PEP 592)."""
     requires_python: SpecifierSet | None = None
     """The most permissive ``Requires-Python`` among its non-yanked files; None means any."""
-    files: tuple[DistFile, ...] = ()
-    """Its wheels and sdists in the index's order (several indexes: the primary's first).
-    Empty for a release described by hand; then ``requires_python`` alone decides."""
+    files: Sequence[DistFile] = ()
+    """Its wheels and sdists in the index's order (several indexes: the primary's first); a
+    tuple, or an equal sequence decoded on first use. Empty for a release described by hand;
+    then ``requires_python`` alone decides."""
 
     def installable_on(self, python: Version | None) -> bool:
         """Whether pip would install some file of this release on ``python`` (None: no

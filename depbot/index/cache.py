@@ -6,6 +6,10 @@ index's credentials, is never written). It holds the parsed summary (versions, y
 ``ETag`` / ``Last-Modified``. A run within the freshness window reads the summary and asks
 nothing; after it, the page is asked for with a conditional request, and a 304 answer reuses
 the summary without downloading or parsing anything.
+
+A release's files are kept as one text of ``name TAB requires-python TAB 0|1`` lines and
+become ``DistFile`` values only when they are looked at (``StoredFiles``): a plan looks at the
+files of the few releases newer than each pin, not at the tens of thousands a big project has.
 """
 
 from __future__ import annotations
@@ -14,18 +18,22 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 from packaging.version import Version
 
 from depbot.index.multi import specifier as _specifier
 from depbot.models import DistFile, Release
 
-__all__ = ["PageEntry", "PageStore"]
+__all__ = ["PageEntry", "PageStore", "StoredFiles"]
 
-_FORMAT = 2
+_FORMAT = 3
+_LINES = re.compile(r"(?:[^\t\n]+\t[^\t\n]*\t[01]\n)*")
 
 
 @dataclass(frozen=True)
@@ -56,49 +64,39 @@ class PageStore:
             doc = json.loads(self._path(url).read_bytes())
             if doc["format"] != _FORMAT:
                 return None
-            texts = doc["requires-python"]
-            specs = [None if t is None else _specifier(t) for t in texts]
-            new = tuple.__new__  # DistFile's own constructor parses arguments: 3x slower
-            releases = tuple(
-                Release(
-                    Version(version),
-                    bool(yanked),
-                    specs[spec],
-                    tuple([new(DistFile, (name, texts[rp], bool(y))) for name, rp, y in files]),
-                )
-                for version, yanked, spec, files in doc["releases"]
-            )
+            texts: dict[str, str] = {}  # one string per distinct specifier, shared by the files
+            releases = []
+            for version, yanked, spec, lines in doc["releases"]:
+                if not isinstance(lines, str) or not _LINES.fullmatch(lines):
+                    return None
+                requires_python = None if spec is None else _specifier(spec)
+                files = StoredFiles(lines, texts)
+                releases.append(Release(Version(version), bool(yanked), requires_python, files))
             return PageEntry(
                 float(doc["fetched"]),
-                releases,
+                tuple(releases),
                 _text(doc.get("etag")),
                 _text(doc.get("last-modified")),
             )
-        except (OSError, ValueError, KeyError, TypeError, IndexError):
+        except (OSError, ValueError, KeyError, TypeError):
             # a missing, old or damaged entry is only a miss
             return None
 
     def write(self, url: str, entry: PageEntry) -> None:
-        texts: dict[str | None, int] = {}
-
-        def number(text: str | None) -> int:
-            return texts.setdefault(text, len(texts))
-
-        releases = [
-            [
-                str(r.version),
-                r.yanked,
-                number(None if r.requires_python is None else str(r.requires_python)),
-                [[f.filename, number(f.requires_python), f.yanked] for f in r.files],
-            ]
-            for r in entry.releases
-        ]
+        releases = []
+        for r in entry.releases:
+            lines = "".join(
+                f"{f.filename}\t{f.requires_python or ''}\t{int(f.yanked)}\n" for f in r.files
+            )
+            if not _LINES.fullmatch(lines):
+                return  # a tab or a line break in a file name: not worth a format of its own
+            spec = None if r.requires_python is None else str(r.requires_python)
+            releases.append([str(r.version), r.yanked, spec, lines])
         doc = {
             "format": _FORMAT,
             "fetched": entry.fetched,
             "etag": entry.etag,
             "last-modified": entry.last_modified,
-            "requires-python": list(texts),
             "releases": releases,
         }
         path = self._path(url)
@@ -112,6 +110,56 @@ class PageStore:
             # the cache is an optimisation: a read-only or full disk must not fail the lookup
             with contextlib.suppress(OSError):
                 temporary.unlink(missing_ok=True)
+
+
+class StoredFiles(Sequence[DistFile]):
+    """A release's files as the store keeps them, decoded on first use.
+
+    Equal to the tuple of the same files; ``lines`` is known to be well formed (``PageStore``
+    checks it), so decoding cannot fail late.
+    """
+
+    __slots__ = ("_decoded", "_lines", "_texts")
+
+    def __init__(self, lines: str, texts: dict[str, str]) -> None:
+        self._lines = lines
+        self._texts = texts
+        self._decoded: tuple[DistFile, ...] | None = None
+
+    def _files(self) -> tuple[DistFile, ...]:
+        if self._decoded is None:
+            new, texts = tuple.__new__, self._texts
+            files = []
+            for line in self._lines.split("\n")[:-1]:
+                name, rp, yanked = line.split("\t")
+                spec = texts.setdefault(rp, rp) if rp else None
+                files.append(new(DistFile, (name, spec, yanked == "1")))
+            self._decoded = tuple(files)
+        return self._decoded
+
+    @overload
+    def __getitem__(self, index: int) -> DistFile: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[DistFile, ...]: ...
+    def __getitem__(self, index: int | slice) -> DistFile | tuple[DistFile, ...]:
+        return self._files()[index]
+
+    def __len__(self) -> int:
+        return self._lines.count("\n")
+
+    def __iter__(self) -> Iterator[DistFile]:
+        return iter(self._files())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return self._files() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._files())
+
+    def __repr__(self) -> str:
+        return repr(self._files())
 
 
 def _text(value: object) -> str | None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path, PurePosixPath
 
+import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from depbot.index import build_index, index_urls
-from depbot.index.cache import PageEntry, PageStore
+from depbot.index.cache import PageEntry, PageStore, StoredFiles
 from depbot.index.http import make_session
 from depbot.index.simple import SimpleIndex
 from depbot.models import DistFile, Lockfile, LockHeader, Release, canonicalize_name
@@ -50,18 +51,58 @@ def test_an_entry_keeps_the_summary_and_the_validators(tmp_path: Path) -> None:
     assert b"s3cret" not in written.read_bytes() and b"mirror" not in written.read_bytes()
 
 
-def test_damaged_or_old_entries_are_misses(tmp_path: Path) -> None:
+def test_stored_files_are_decoded_when_first_used_and_equal_the_tuple(tmp_path: Path) -> None:
+    store = PageStore(tmp_path)
+    store.write(URL, PageEntry(1000.0, RELEASES))
+    entry = store.read(URL)
+    assert entry is not None
+    files = entry.releases[1].files
+    assert isinstance(files, StoredFiles)
+    assert len(files) == 2 and repr(files).startswith("(DistFile(")
+    assert files == RELEASES[1].files and RELEASES[1].files == files
+    assert files[1] == RELEASES[1].files[1] and files[:1] == RELEASES[1].files[:1]
+    assert hash(files) == hash(RELEASES[1].files)
+    assert files != "not files"
+    same = entry.releases[1].files[0].requires_python
+    assert same is entry.releases[1].files[1].requires_python  # one string per specifier
+
+
+@pytest.mark.parametrize(
+    "releases",
+    [
+        [["1.0", [["a.tar.gz", 7, False]]]],
+        [["1.0", False, None, "a.tar.gz\t\t0"]],  # no final line break
+        [["1.0", False, None, "a.tar.gz\t>=3\t2\n"]],
+        [["1.0", False, None, "a.tar.gz\t0\n"]],
+        [["1.0", False, None, ["a.tar.gz\t\t0\n"]]],
+        [["not a version", False, None, ""]],
+    ],
+)
+def test_damaged_entries_are_misses(tmp_path: Path, releases: list[object]) -> None:
     store = PageStore(tmp_path)
     store.write(URL, PageEntry(1000.0, RELEASES))
     (written,) = tmp_path.iterdir()
     doc = json.loads(written.read_text())
-    written.write_text(json.dumps({**doc, "format": 1}))
+    written.write_text(json.dumps({**doc, "releases": releases}))
+    assert store.read(URL) is None
+
+
+def test_old_or_half_written_entries_are_misses(tmp_path: Path) -> None:
+    store = PageStore(tmp_path)
+    store.write(URL, PageEntry(1000.0, RELEASES))
+    (written,) = tmp_path.iterdir()
+    doc = json.loads(written.read_text())
+    written.write_text(json.dumps({**doc, "format": 2}))
     assert store.read(URL) is None
     written.write_text("{half a fi")
     assert store.read(URL) is None
-    written.write_text(json.dumps({**doc, "releases": [["1.0", [["a.tar.gz", 7, False]]]]}))
-    assert store.read(URL) is None
     assert list(tmp_path.glob("*.tmp")) == []
+
+
+def test_a_file_name_the_line_format_cannot_hold_is_not_stored(tmp_path: Path) -> None:
+    odd = (Release(Version("1.0"), files=(DistFile("a-1.0.tar.gz\tx"),)),)
+    PageStore(tmp_path).write(URL, PageEntry(1000.0, odd))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_unwritable_store_only_costs_the_cache(tmp_path: Path) -> None:
