@@ -113,7 +113,8 @@ class PageStore:
 
 
 class StoredFiles(Sequence[DistFile]):
-    """A release's files as the store keeps them, decoded on first use.
+    """A release's files as the store keeps them, decoded when used (iterating decodes only
+    as far as the caller reads).
 
     Equal to the tuple of the same files; ``lines`` is known to be well formed (``PageStore``
     checks it), so decoding cannot fail late.
@@ -128,14 +129,15 @@ class StoredFiles(Sequence[DistFile]):
 
     def _files(self) -> tuple[DistFile, ...]:
         if self._decoded is None:
-            new, texts = tuple.__new__, self._texts
-            files = []
-            for line in self._lines.split("\n")[:-1]:
-                name, rp, yanked = line.split("\t")
-                spec = texts.setdefault(rp, rp) if rp else None
-                files.append(new(DistFile, (name, spec, yanked == "1")))
-            self._decoded = tuple(files)
+            self._decoded = tuple(self._each())
         return self._decoded
+
+    def _each(self) -> Iterator[DistFile]:
+        new, texts = tuple.__new__, self._texts
+        for line in self._lines.split("\n")[:-1]:
+            name, rp, yanked = line.split("\t")
+            spec = texts.setdefault(rp, rp) if rp else None
+            yield new(DistFile, (name, spec, yanked == "1"))
 
     @overload
     def __getitem__(self, index: int) -> DistFile: ...
@@ -148,7 +150,8 @@ class StoredFiles(Sequence[DistFile]):
         return self._lines.count("\n")
 
     def __iter__(self) -> Iterator[DistFile]:
-        return iter(self._files())
+        # decoded as far as the caller reads: an installability check stops at the first fit
+        return iter(self._decoded) if self._decoded is not None else self._each()
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence):
