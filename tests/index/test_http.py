@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import requests
@@ -45,3 +51,84 @@ def test_an_explicit_timeout_wins(server: IndexServer) -> None:
     server.latency = 0.2
     session = make_session(retries=0, timeout=0.05)
     assert session.get(server.url + PAGE, timeout=5).status_code == 200
+
+
+def self_signed(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for ``name`` (and nothing else) with its key, made with cryptography."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+class _Slow(BaseHTTPRequestHandler):
+    clients: ClassVar[set[int]] = set()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.clients.add(self.client_address[1])
+        time.sleep(0.2)  # the four requests overlap: four connections
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+
+def test_tls_connections_share_one_verifying_context(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path, "localhost")
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    httpd.daemon_threads = True
+    httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
+    try:
+        port = httpd.server_address[1]
+        session = make_session(retries=0)
+        url = f"https://localhost:{port}/simple/alpha/"
+
+        def get(_: int) -> int:
+            # per request: requests lets REQUESTS_CA_BUNDLE win over ``session.verify``
+            return session.get(url, verify=str(cert)).status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(get, range(4)))
+        assert statuses == [200] * 4
+        assert len(_Slow.clients) == 4  # four connections, four handshakes
+        adapter = session.get_adapter(url)
+        assert len(adapter._contexts) == 1  # type: ignore[attr-defined]
+        with pytest.raises(requests.exceptions.SSLError):
+            session.get(f"https://127.0.0.1:{port}/", verify=str(cert))  # not the cert's name
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
