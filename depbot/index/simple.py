@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 from depbot.index.cache import PageEntry, PageStore
 from depbot.index.interface import Index, IndexLookupError
@@ -170,6 +169,8 @@ def redacted(url: str) -> str:
 def _file_page(name: NormalizedName, page_url: str) -> tuple[Release, ...]:
     """A page of a PEP 503 directory tree (``<root>/<name>/index.html``), as pip mirrors lay
     them out; read on every lookup (it is local)."""
+    from urllib.request import url2pathname  # here: it imports half of the HTTP stack
+
     directory = Path(url2pathname(unquote(urlsplit(page_url).path)))
     path = directory / "index.html"
     try:
