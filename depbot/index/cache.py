@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ from depbot.models import DistFile, Release
 __all__ = ["PageEntry", "PageStore", "StoredFiles"]
 
 _FORMAT = 3
-_LINES = re.compile(r"(?:[^\t\n]+\t[^\t\n]*\t[01]\n)*")
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,7 @@ class PageStore:
             texts: dict[str, str] = {}  # one string per distinct specifier, shared by the files
             releases = []
             for version, yanked, spec, lines in doc["releases"]:
-                if not isinstance(lines, str) or not _LINES.fullmatch(lines):
+                if not _well_formed(lines):
                     return None
                 requires_python = None if spec is None else _specifier(spec)
                 files = StoredFiles(lines, texts)
@@ -88,7 +86,7 @@ class PageStore:
             lines = "".join(
                 f"{f.filename}\t{f.requires_python or ''}\t{int(f.yanked)}\n" for f in r.files
             )
-            if not _LINES.fullmatch(lines):
+            if any("\t" in f.filename or "\n" in f.filename for f in r.files):
                 return  # a tab or a line break in a file name: not worth a format of its own
             spec = None if r.requires_python is None else str(r.requires_python)
             releases.append([str(r.version), r.yanked, spec, lines])
@@ -116,8 +114,7 @@ class StoredFiles(Sequence[DistFile]):
     """A release's files as the store keeps them, decoded when used (iterating decodes only
     as far as the caller reads).
 
-    Equal to the tuple of the same files; ``lines`` is known to be well formed (``PageStore``
-    checks it), so decoding cannot fail late.
+    Equal to the tuple of the same files. Decoding cannot fail late: every line yields a file.
     """
 
     __slots__ = ("_decoded", "_lines", "_texts")
@@ -135,7 +132,7 @@ class StoredFiles(Sequence[DistFile]):
     def _each(self) -> Iterator[DistFile]:
         new, texts = tuple.__new__, self._texts
         for line in self._lines.split("\n")[:-1]:
-            name, rp, yanked = line.split("\t")
+            name, rp, yanked = (*line.split("\t", 2), "", "")[:3]
             spec = texts.setdefault(rp, rp) if rp else None
             yield new(DistFile, (name, spec, yanked == "1"))
 
@@ -163,6 +160,15 @@ class StoredFiles(Sequence[DistFile]):
 
     def __repr__(self) -> str:
         return repr(self._files())
+
+
+def _well_formed(lines: object) -> bool:
+    """Whether ``lines`` has the shape ``PageStore.write`` gives it, as far as counting tells:
+    entries are renamed into place whole, so this only guards against foreign edits (and a
+    line that still does not split in three decodes with empty fields, never an error)."""
+    if not isinstance(lines, str):
+        return False
+    return lines.count("\t") == 2 * lines.count("\n") and (not lines or lines[-1] == "\n")
 
 
 def _text(value: object) -> str | None:

@@ -16,7 +16,7 @@ __all__ = ["MultiIndex", "merge_releases", "specifier", "summarise"]
 # SpecifierSet cannot express a union, so "most permissive" is measured on the Pythons that exist
 # or may soon exist; only for the summary's ``requires_python``, which decides nothing when the
 # files are known.
-_PYTHONS = tuple(Version(f"2.{m}") for m in range(8)) + tuple(Version(f"3.{m}") for m in range(31))
+_PYTHONS = tuple(f"2.{m}" for m in range(8)) + tuple(f"3.{m}" for m in range(31))
 
 
 class MultiIndex(Index):

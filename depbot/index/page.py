@@ -3,9 +3,9 @@
 PEP 691 JSON: ``{"meta": {"api-version": "1.x"}, "files": [{"filename", "requires-python",
 "yanked", …}, …]}``; PEP 503 HTML: one ``<a href="…/FILE#hash" data-requires-python="…"
 data-yanked="…">`` per file. Of each file only its name, ``Requires-Python`` and yank are
-kept (a ``DistFile``); hashes, URLs, sizes and dates are never turned into objects. Files are
-kept when pip would consider them: a wheel or an sdist of this project with a PEP 440
-version; eggs, installers and other projects' files are dropped.
+kept (a ``DistFile``); its URL, hashes, size and dates are dropped as soon as it is read.
+``by_version`` keeps the files pip would consider: wheels and sdists of this project with a
+PEP 440 version; eggs, installers and other projects' files are dropped.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ __all__ = [
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
-# pip's list, longest first so that ``.tar.gz`` wins over ``.gz``-less guesses
+# the archive suffixes pip accepts for an sdist
 _SDIST_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tar.lzma", ".tar.lz", ".tar", ".tgz",
                    ".tbz", ".txz", ".tlz", ".zip")  # fmt: skip
 _ANCHOR = re.compile(r"<a\s([^>]*)>", re.IGNORECASE)
@@ -101,7 +101,7 @@ def parse_html(body: bytes) -> list[DistFile]:
         content = _CONTENT.search(meta.group(0))
         if content is not None:
             _check_api_version(content.group(1))
-    reasons: dict[str | None, str | None] = {}
+    specifiers: dict[str | None, str | None] = {}
     out = []
     for anchor in _ANCHOR.finditer(text):
         attributes = _attributes(anchor.group(1))
@@ -110,7 +110,7 @@ def parse_html(body: bytes) -> list[DistFile]:
             continue
         filename = unquote(urlsplit(href).path.rpartition("/")[2])
         rp = attributes.get("data-requires-python")
-        rp = reasons.setdefault(rp, rp.strip() or None if rp is not None else None)
+        rp = specifiers.setdefault(rp, (rp.strip() or None) if rp is not None else None)
         out.append(DistFile(filename, rp, "data-yanked" in attributes))
     return out
 

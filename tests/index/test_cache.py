@@ -72,7 +72,7 @@ def test_stored_files_are_decoded_when_first_used_and_equal_the_tuple(tmp_path: 
     [
         [["1.0", [["a.tar.gz", 7, False]]]],
         [["1.0", False, None, "a.tar.gz\t\t0"]],  # no final line break
-        [["1.0", False, None, "a.tar.gz\t>=3\t2\n"]],
+        [["1.0", False, None, "a.tar.gz\t\t0\tb\n"]],
         [["1.0", False, None, "a.tar.gz\t0\n"]],
         [["1.0", False, None, ["a.tar.gz\t\t0\n"]]],
         [["not a version", False, None, ""]],
@@ -85,6 +85,18 @@ def test_damaged_entries_are_misses(tmp_path: Path, releases: list[object]) -> N
     doc = json.loads(written.read_text())
     written.write_text(json.dumps({**doc, "releases": releases}))
     assert store.read(URL) is None
+
+
+def test_a_line_edited_out_of_shape_still_decodes(tmp_path: Path) -> None:
+    store = PageStore(tmp_path)
+    store.write(URL, PageEntry(1000.0, RELEASES))
+    (written,) = tmp_path.iterdir()
+    doc = json.loads(written.read_text())
+    doc["releases"] = [["1.0", False, None, "a.tar.gz\t\t\t\t\nodd\n"]]
+    written.write_text(json.dumps(doc))
+    entry = store.read(URL)
+    assert entry is not None
+    assert list(entry.releases[0].files) == [DistFile("a.tar.gz"), DistFile("odd")]
 
 
 def test_old_or_half_written_entries_are_misses(tmp_path: Path) -> None:
