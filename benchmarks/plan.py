@@ -91,6 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--record", action="store_true", help="record the real pages' summary")
     parser.add_argument("--renovate", help="folder where renovate@39 is installed (or its path)")
     parser.add_argument("--depbot", type=Path, default=_ROOT, help="the checkout to measure")
+    parser.add_argument(
+        "--advisories",
+        nargs="*",
+        default=[],
+        help="advisory sources of the real-pins project (default none; e.g. osv-dir:osv)",
+    )
     args = parser.parse_args(argv)
     if args.real_shaped or args.online or args.record:
         return real_modes(args)
@@ -165,9 +171,11 @@ def real_modes(args: argparse.Namespace) -> int:
         return 0
     renovate = plan_real.find_renovate(args.renovate)
     if args.online:
-        return plan_real.online(args.repeat, args.depbot.resolve(), renovate)
+        return plan_real.online(args.repeat, args.depbot.resolve(), renovate, args.advisories)
     depbot = args.depbot.resolve()
-    return plan_real.real_shaped(args.latency, args.pool, args.repeat, depbot, renovate)
+    return plan_real.real_shaped(
+        args.latency, args.pool, args.repeat, depbot, renovate, args.advisories
+    )
 
 
 def _seconds(runs: Sequence[Timed]) -> str:

@@ -201,9 +201,13 @@ def depbot_env(cache: Path, index_url: str | None) -> dict[str, str]:
     return env
 
 
-def make_repo(repo: Path, lockfile: str) -> Path:
+def make_repo(repo: Path, lockfile: str, advisories: Sequence[str] = ()) -> Path:
+    """The project: the lockfile, its source, and ``advisories`` as its advisory sources
+    (none by default: Renovate's lookup consults none either; ``osv-dir:osv`` is an empty
+    folder)."""
     (repo / "osv").mkdir(parents=True)
-    (repo / "pyproject.toml").write_text('[tool.depbot]\nadvisories = ["osv-dir:osv"]\n')
+    sources = ", ".join(json.dumps(a) for a in advisories)
+    (repo / "pyproject.toml").write_text(f"[tool.depbot]\nadvisories = [{sources}]\n")
     (repo / "requirements.in").write_text("".join(f"{n}\n" for n in real_index.PINS))
     (repo / "requirements.txt").write_text(lockfile)
     return repo
@@ -248,12 +252,19 @@ def print_goals(goals: Sequence[tuple[str, float, float, bool]]) -> bool:
     return ok
 
 
-def real_shaped(latency: float, pool: int, repeat: int, depbot: Path, renovate: Path | None) -> int:
+def real_shaped(
+    latency: float,
+    pool: int,
+    repeat: int,
+    depbot: Path,
+    renovate: Path | None,
+    advisories: Sequence[str] = (),
+) -> int:
     summary = real_index.load()
     lockfile = real_index.lockfile()
     with tempfile.TemporaryDirectory(prefix="depbot-bench-real-") as tmp:
         work = Path(tmp)
-        repo = make_repo(work / "repo", lockfile)
+        repo = make_repo(work / "repo", lockfile, advisories)
         with real_index.serve(summary, latency) as index:
             transfer = transfer_seconds(index)
             colds, warms = measure(repo, work, repeat, depbot, index.url, index)
@@ -273,6 +284,7 @@ def real_shaped(latency: float, pool: int, repeat: int, depbot: Path, renovate: 
         )
     print(f"latency {ms:.0f} ms, pool {pool}; transfer (one by one, no latency) {transfer:.3f} s")
     print(f"network limit = ceil({len(summary)}/{pool}) x {ms:.0f} ms + transfer = {limit:.3f} s")
+    print(f"depbot's advisory sources: {', '.join(advisories) or 'none'}")
     print()
     cold = print_runs("depbot plan, cold", colds)
     warm = print_runs("depbot plan, warm", warms)
@@ -286,11 +298,11 @@ def real_shaped(latency: float, pool: int, repeat: int, depbot: Path, renovate: 
     return 0 if print_goals(goals) else 1
 
 
-def online(repeat: int, depbot: Path, renovate: Path | None) -> int:
+def online(repeat: int, depbot: Path, renovate: Path | None, advisories: Sequence[str] = ()) -> int:
     lockfile = real_index.lockfile()
     with tempfile.TemporaryDirectory(prefix="depbot-bench-online-") as tmp:
         work = Path(tmp)
-        repo = make_repo(work / "repo", lockfile)
+        repo = make_repo(work / "repo", lockfile, advisories)
         colds, warms = measure(repo, work, repeat, depbot, None, None)
         renovate_run = None
         if renovate is not None:
@@ -298,6 +310,7 @@ def online(repeat: int, depbot: Path, renovate: Path | None) -> int:
             renovate_run = run_renovate(renovate, lockfile, work, env)
     print()
     print(f"the real index, the default of depbot's configuration: {len(real_index.PINS)} pins")
+    print(f"depbot's advisory sources: {', '.join(advisories) or 'none'}")
     cold = print_runs("depbot plan, cold", colds)
     warm = print_runs("depbot plan, warm", warms)
     goals = [

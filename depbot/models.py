@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import functools
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import NamedTuple
@@ -146,7 +146,7 @@ class DistFile(NamedTuple):
         ``Requires-Python`` accepts it (an invalid one is ignored, as pip ignores it) and, for a
         wheel, one of its Python and ABI tags is one pip supports there; an sdist builds
         anywhere."""
-        return _checker(python)(self)
+        return _checker(python).any_of((self,), include_yanked=True)
 
 
 class _Installability:
@@ -160,24 +160,33 @@ class _Installability:
         self.specifiers: dict[str | None, bool] = {None: True}
         self.tags: dict[tuple[str, str], bool] = {}
 
-    def __call__(self, f: DistFile) -> bool:
-        accepted = self.specifiers.get(f.requires_python)
-        if accepted is None:
-            accepted = self.specifiers[f.requires_python] = _accepts(f.requires_python, self.python)
-        if not accepted:
-            return False
-        if not f.filename.endswith(".whl"):
-            return True
-        parts = f.filename[:-4].rsplit("-", 3)
-        if len(parts) < 4 or "-" not in parts[0]:
-            return False  # not NAME-VERSION-PYTHON-ABI-PLATFORM: pip ignores it
-        key = (parts[1], parts[2])
-        fits = self.tags.get(key)
-        if fits is None:
-            interpreters, abis = parts[1].lower().split("."), parts[2].lower().split(".")
-            fits = any((i, a) in self.supported for i in interpreters for a in abis)
-            self.tags[key] = fits
-        return fits
+    def any_of(self, files: Iterable[DistFile], include_yanked: bool) -> bool:
+        """Whether one of ``files`` (the non-yanked ones unless ``include_yanked``) installs."""
+        specifiers, tags = self.specifiers, self.tags
+        for name, requires_python, yanked in files:
+            if yanked and not include_yanked:
+                continue
+            accepted = specifiers.get(requires_python)
+            if accepted is None:
+                accepted = specifiers[requires_python] = _accepts(requires_python, self.python)
+            if not accepted:
+                continue
+            if not name.endswith(".whl"):
+                return True  # an sdist builds anywhere
+            parts = name[:-4].rsplit("-", 3)
+            if len(parts) < 4 or "-" not in parts[0]:
+                continue  # not NAME-VERSION-PYTHON-ABI-PLATFORM: pip ignores it
+            key = (parts[1], parts[2])
+            fits = tags.get(key)
+            if fits is None:
+                fits = tags[key] = self._supported(parts[1], parts[2])
+            if fits:
+                return True
+        return False
+
+    def _supported(self, interpreters: str, abis: str) -> bool:
+        pairs = itertools.product(interpreters.lower().split("."), abis.lower().split("."))
+        return any(pair in self.supported for pair in pairs)
 
 
 @functools.lru_cache(maxsize=64)
@@ -230,7 +239,7 @@ class Release:
         if not self.files:
             spec = self.requires_python
             return spec is None or spec.contains(python, prereleases=True)
-        return any(f.installable_on(python) for f in self.files if self.yanked or not f.yanked)
+        return _checker(python).any_of(self.files, include_yanked=self.yanked)
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,6 @@ def test_stored_files_are_decoded_when_first_used_and_equal_the_tuple(tmp_path: 
     [
         [["1.0", [["a.tar.gz", 7, False]]]],
         [["1.0", False, None, "a.tar.gz\t\t0"]],  # no final line break
-        [["1.0", False, None, "a.tar.gz\t\t0\tb\n"]],
-        [["1.0", False, None, "a.tar.gz\t0\n"]],
         [["1.0", False, None, ["a.tar.gz\t\t0\n"]]],
         [["not a version", False, None, ""]],
     ],
