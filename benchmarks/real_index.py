@@ -161,6 +161,9 @@ def serve(summary: Mapping[str, Any], latency: float = 0.0) -> Iterator[RealInde
 def _handler(state: RealIndex) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the real index offers
+        # headers and body leave in two writes: with Nagle's algorithm the second one waits for
+        # the client's delayed ACK (40 ms a page), a stall the real index does not have
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: object) -> None:
             pass

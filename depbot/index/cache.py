@@ -83,10 +83,8 @@ class PageStore:
     def write(self, url: str, entry: PageEntry) -> None:
         releases = []
         for r in entry.releases:
-            lines = "".join(
-                f"{f.filename}\t{f.requires_python or ''}\t{int(f.yanked)}\n" for f in r.files
-            )
-            if any("\t" in f.filename or "\n" in f.filename for f in r.files):
+            lines = "".join([f"{n}\t{rp or ''}\t{'1' if y else '0'}\n" for n, rp, y in r.files])
+            if lines.count("\n") != len(r.files) or lines.count("\t") != 2 * len(r.files):
                 return  # a tab or a line break in a file name: not worth a format of its own
             spec = None if r.requires_python is None else str(r.requires_python)
             releases.append([str(r.version), r.yanked, spec, lines])

@@ -139,29 +139,37 @@ def by_version(files: Iterable[DistFile], project: NormalizedName) -> dict[Versi
     parsed: dict[str, Version | None] = {}
     out: dict[Version, list[DistFile]] = {}
     for f in files:
-        raw = _file_version(f.filename, project, names)
+        raw = _file_version(f[0], project, names)
         if raw is None:
             continue
-        if raw in parsed:
-            version = parsed[raw]
-        else:
+        version = parsed.get(raw, _UNPARSED)
+        if version is _UNPARSED:
             version = parsed[raw] = _version(raw)
         if version is not None:
-            out.setdefault(version, []).append(f)
+            group = out.get(version)
+            if group is None:
+                out[version] = [f]
+            else:
+                group.append(f)
     return out
+
+
+_UNPARSED = Version("0")  # a sentinel, compared by identity
 
 
 def _file_version(filename: str, project: NormalizedName, names: dict[str, bool]) -> str | None:
     """The version written in a wheel's or sdist's name, as pip reads it; None for other files
     and for files of another project. ``names`` remembers which wheel prefixes are ours."""
     if filename.endswith(".whl"):
-        parts = filename[:-4].split("-")
-        if len(parts) < 5:
+        # NAME-VERSION(-BUILD)-PYTHON-ABI-PLATFORM.whl, split no further than needed
+        name, _, rest = filename.partition("-")
+        version, _, tags = rest.partition("-")
+        if tags.count("-") < 2:
             return None
-        ours = names.get(parts[0])
+        ours = names.get(name)
         if ours is None:
-            ours = names[parts[0]] = canonicalize_name(parts[0]) == project
-        return parts[1] if ours else None
+            ours = names[name] = canonicalize_name(name) == project
+        return version if ours else None
     stem = _sdist_stem(filename)
     if stem is None:
         return None
