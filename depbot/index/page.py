@@ -81,7 +81,7 @@ def parse_json(body: bytes) -> list[DistFile]:
         doc = json.loads(body, object_hook=file_or_object)
         _check_api_version(str(doc["meta"]["api-version"]))
         files = doc["files"]
-        if not isinstance(files, list) or not all(isinstance(f, DistFile) for f in files):
+        if not isinstance(files, list) or not set(map(type, files)) <= {DistFile}:
             raise TypeError("files is not a list of file objects")
         return files
     except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -132,29 +132,26 @@ def _check_api_version(value: str) -> None:
 
 
 def by_version(files: Iterable[DistFile], project: NormalizedName) -> dict[Version, list[DistFile]]:
-    """The files pip would consider, grouped by their parsed version, in page order: wheels
-    and sdists of ``project`` whose version is PEP 440. Each distinct name prefix and version
+    """The files pip would consider, grouped by their parsed version: wheels and sdists of
+    ``project`` whose version is PEP 440, in page order (files of one version spelt two ways,
+    ``1.0`` and ``1.0.0``, one spelling after the other). Each distinct name prefix and version
     string is looked at once: a version has dozens of wheels."""
     names: dict[str, bool] = {}
-    parsed: dict[str, Version | None] = {}
-    out: dict[Version, list[DistFile]] = {}
+    spelt: dict[str, list[DistFile]] = {}
     for f in files:
         raw = _file_version(f[0], project, names)
-        if raw is None:
-            continue
-        version = parsed.get(raw, _UNPARSED)
-        if version is _UNPARSED:
-            version = parsed[raw] = _version(raw)
-        if version is not None:
-            group = out.get(version)
+        if raw is not None:
+            group = spelt.get(raw)
             if group is None:
-                out[version] = [f]
+                spelt[raw] = [f]
             else:
                 group.append(f)
+    out: dict[Version, list[DistFile]] = {}
+    for raw, group in spelt.items():
+        version = _version(raw)
+        if version is not None:
+            out.setdefault(version, []).extend(group)
     return out
-
-
-_UNPARSED = Version("0")  # a sentinel, compared by identity
 
 
 def _file_version(filename: str, project: NormalizedName, names: dict[str, bool]) -> str | None:
