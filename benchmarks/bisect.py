@@ -29,6 +29,7 @@ import argparse  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
+import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Mapping, Sequence  # noqa: E402
@@ -238,9 +239,16 @@ def probe_section() -> bool:
     from depbot.demo.index_server import serve_index
     from depbot.demo.project import build_project, new_releases, old_releases
     from depbot.lock.piptools import PipToolsBackend
-    from depbot.lock.uv import UvBackend
+    from depbot.lock.uv import UvBackend, default_uv
 
     print("\nProbe: wall time of one probe on the demo project, pip-tools next to uv", flush=True)
+    uv = default_uv()
+    if shutil.which(uv) is None:
+        print(
+            f"skipped: the uv backend needs uv ({uv!r} is not installed). Install depbot's uv extra"
+            " (pip install -c constraints/test.txt '.[uv]'), or pass --skip-probe."
+        )
+        return True
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="depbot-bench-probe-") as tmp:
         root = Path(tmp)

@@ -1,6 +1,16 @@
 """How long ``depbot plan`` takes on a 300-pin lockfile against an index with 50 ms latency.
 
 Usage: python benchmarks/plan.py [--pins N] [--latency SECONDS] [--pool N] [--repeat N]
+       python benchmarks/plan.py --real-shaped [--renovate DIR] [--latency S] [--repeat N]
+       python benchmarks/plan.py --online [--renovate DIR] [--repeat N]
+       python benchmarks/plan.py --record   (remakes benchmarks/data/real_pages.json.gz)
+
+``--real-shaped`` and ``--online`` measure the 20 real pins of ``benchmarks/real_index.py``
+(pages shaped like the real ones on loopback, or the real index itself) and, when Renovate is
+installed, Renovate on the same lockfile; see ``benchmarks/plan_real.py``. ``--depbot DIR``
+measures the depbot of another checkout (a before/after comparison).
+
+Default mode:
 
 Everything is built in a temporary folder: N tiny wheels (every tenth project has two
 releases), a loopback simple index that sleeps ``latency`` before every answer, and a
@@ -75,7 +85,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--pool", type=int, default=16, help="depbot plan's pool size")
     parser.add_argument("--repeat", type=int, default=3, help="plan runs of each kind")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--real-shaped", action="store_true", help="the 20 real pins, loopback")
+    mode.add_argument("--online", action="store_true", help="the 20 real pins, the real index")
+    mode.add_argument("--record", action="store_true", help="record the real pages' summary")
+    parser.add_argument("--renovate", help="folder where renovate@39 is installed (or its path)")
+    parser.add_argument("--depbot", type=Path, default=_ROOT, help="the checkout to measure")
+    parser.add_argument(
+        "--advisories",
+        nargs="*",
+        default=[],
+        help="advisory sources of the real-pins project (default none; e.g. osv-dir:osv)",
+    )
     args = parser.parse_args(argv)
+    if args.real_shaped or args.online or args.record:
+        return real_modes(args)
 
     names = [f"pkg-{i:03d}" for i in range(args.pins)]
     dists = [Dist(n, "1.0.0") for n in names] + [Dist(n, "1.0.1") for n in names[::10]]
@@ -136,6 +160,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if ok else 1
 
 
+def real_modes(args: argparse.Namespace) -> int:
+    from benchmarks import plan_real, real_index
+
+    if args.record:
+        from depbot.config import PYPI_SIMPLE
+
+        counts = real_index.record(PYPI_SIMPLE)
+        print(f"recorded {sum(counts.values())} files of {len(counts)} projects")
+        return 0
+    renovate = plan_real.find_renovate(args.renovate)
+    if args.online:
+        return plan_real.online(args.repeat, args.depbot.resolve(), renovate, args.advisories)
+    depbot = args.depbot.resolve()
+    return plan_real.real_shaped(
+        args.latency, args.pool, args.repeat, depbot, renovate, args.advisories
+    )
+
+
 def _seconds(runs: Sequence[Timed]) -> str:
     return ", ".join(f"{t.seconds:.3f}" for t in runs)
 
@@ -163,7 +205,7 @@ def _page_hits(server: IndexServer) -> int:
 
 
 def lookup_one_at_a_time(url: str, names: Sequence[str]) -> None:
-    index = SimpleIndex(url, make_session(None, freshness=0))
+    index = SimpleIndex(url, make_session())
     for name in names:
         if not index.releases(canonicalize_name(name)):
             raise SystemExit(f"{name} not found on the benchmark index")

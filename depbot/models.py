@@ -7,10 +7,15 @@ normalised (PEP 503) at the boundary where they enter, so every comparison here 
 from __future__ import annotations
 
 import enum
+import functools
+import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import NamedTuple
 
-from packaging.specifiers import SpecifierSet
+from packaging import tags
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
@@ -20,6 +25,7 @@ __all__ = [
     "Batch",
     "BatchOutcome",
     "CheckResult",
+    "DistFile",
     "Environment",
     "Include",
     "Kind",
@@ -152,6 +158,95 @@ class Environment:
 # ---------------------------------------------------------------------------- index
 
 
+class DistFile(NamedTuple):
+    """One installable file of a release (a wheel or an sdist) as the index lists it.
+
+    A tuple, not a dataclass: a big project lists thousands of files, and a warm plan reads
+    them all from the cache.
+    """
+
+    filename: str
+    """``torch-2.1.0+cu118-cp311-cp311-linux_x86_64.whl``, ``numpy-1.26.4.tar.gz``."""
+    requires_python: str | None = None
+    """As the index writes it (PEP 503 ``data-requires-python``, PEP 691 ``requires-python``);
+    None: any Python."""
+    yanked: bool = False
+
+    def installable_on(self, python: Version) -> bool:
+        """Whether pip would install this file on CPython ``python`` (some platform): its
+        ``Requires-Python`` accepts it (an invalid one is ignored, as pip ignores it) and, for a
+        wheel, one of its Python and ABI tags is one pip supports there; an sdist builds
+        anywhere."""
+        return _checker(python).any_of((self,), include_yanked=True)
+
+
+class _Installability:
+    """``DistFile.installable_on`` for one Python, remembering its answer per distinct
+    specifier string and per distinct pair of wheel tags: a big project's thousands of files
+    have a handful of each."""
+
+    def __init__(self, python: Version) -> None:
+        self.python = python
+        self.supported = _supported_tags(python)
+        self.specifiers: dict[str | None, bool] = {None: True}
+        self.tags: dict[tuple[str, str], bool] = {}
+
+    def any_of(self, files: Iterable[DistFile], include_yanked: bool) -> bool:
+        """Whether one of ``files`` (the non-yanked ones unless ``include_yanked``) installs."""
+        specifiers, tags = self.specifiers, self.tags
+        for name, requires_python, yanked in files:
+            if yanked and not include_yanked:
+                continue
+            accepted = specifiers.get(requires_python)
+            if accepted is None:
+                accepted = specifiers[requires_python] = _accepts(requires_python, self.python)
+            if not accepted:
+                continue
+            if not name.endswith(".whl"):
+                return True  # an sdist builds anywhere
+            parts = name[:-4].rsplit("-", 3)
+            if len(parts) < 4 or "-" not in parts[0]:
+                continue  # not NAME-VERSION-PYTHON-ABI-PLATFORM: pip ignores it
+            key = (parts[1], parts[2])
+            fits = tags.get(key)
+            if fits is None:
+                fits = tags[key] = self._supported(parts[1], parts[2])
+            if fits:
+                return True
+        return False
+
+    def _supported(self, interpreters: str, abis: str) -> bool:
+        pairs = itertools.product(interpreters.lower().split("."), abis.lower().split("."))
+        return any(pair in self.supported for pair in pairs)
+
+
+@functools.lru_cache(maxsize=64)
+def _checker(python: Version) -> _Installability:
+    return _Installability(python)
+
+
+def _accepts(requires_python: str | None, python: Version) -> bool:
+    if requires_python is None:
+        return True
+    try:
+        return SpecifierSet(requires_python).contains(python, prereleases=True)
+    except InvalidSpecifier:
+        return True
+
+
+def _supported_tags(python: Version) -> frozenset[tuple[str, str]]:
+    """The (interpreter, ABI) pairs pip accepts on CPython ``python``, whatever the platform:
+    the ones of ``pip download --python-version X.Y``."""
+    major, minor = (*python.release, 0)[:2]
+    version = (major, minor)
+    abi = f"cp{major}{minor}"
+    abis = [abi, f"{abi}m"] if version < (3, 8) else [abi]
+    found = itertools.chain(
+        tags.cpython_tags(version, abis, ["any"]), tags.compatible_tags(version, abi, ["any"])
+    )
+    return frozenset((t.interpreter, t.abi) for t in found)
+
+
 @dataclass(frozen=True)
 class Release:
     """One version of a project as the index lists it, summarised over its files."""
@@ -161,12 +256,21 @@ class Release:
     """True when every file of the version is yanked (PEP 592)."""
     requires_python: SpecifierSet | None = None
     """The most permissive ``Requires-Python`` among its non-yanked files; None means any."""
+    files: Sequence[DistFile] = ()
+    """Its wheels and sdists in the index's order (several indexes: the primary's first); a
+    tuple, or an equal sequence decoded on first use. Empty for a release described by hand;
+    then ``requires_python`` alone decides."""
 
     def installable_on(self, python: Version | None) -> bool:
-        """Whether some file of this release accepts ``python`` (None: no constraint known)."""
-        if python is None or self.requires_python is None:
+        """Whether pip would install some file of this release on ``python`` (None: no
+        constraint known): one of its non-yanked files (any file, when the whole release is
+        yanked and so installable only by an exact pin)."""
+        if python is None:
             return True
-        return self.requires_python.contains(python, prereleases=True)
+        if not self.files:
+            spec = self.requires_python
+            return spec is None or spec.contains(python, prereleases=True)
+        return _checker(python).any_of(self.files, include_yanked=self.yanked)
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,19 @@
 """The index seam: where releases come from (SPEC §2 "Package index").
 
-``build_index`` is the one way the pipeline gets an Index. The HTTP and page-parsing modules
-are imported only when a lookup misses the on-disk release cache: a rerun within the
-freshness window starts without them.
+``build_index`` is the one way the pipeline gets an Index. The HTTP client is imported only
+when a lookup misses the on-disk page store: a rerun within the freshness window starts
+without it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from depbot.index.cache import CachedIndex
+from depbot.index.cache import PageStore
 from depbot.index.interface import Index, IndexLookupError
+from depbot.index.multi import MultiIndex
+from depbot.index.simple import LazySession, SimpleIndex
 from depbot.models import Lockfile
 
 __all__ = ["DEFAULT_FRESHNESS", "Index", "IndexLookupError", "build_index", "index_urls"]
@@ -52,27 +51,14 @@ def build_index(
     pool_size: int = 16,
     freshness: float = DEFAULT_FRESHNESS,
 ) -> Index:
-    """The Index of the URLs ``index_urls`` picks, cached under ``cache_dir`` (None: no disk
-    cache); ``pool_size`` is the number of lookups the caller runs at once.
+    """The Index of the URLs ``index_urls`` picks, remembered under ``cache_dir`` (None: no
+    disk cache); ``pool_size`` is the number of lookups the caller runs at once.
 
-    ``cache_dir`` holds ``pages/`` (HTTP responses, revalidated with conditional requests)
-    and ``releases/`` (parsed releases, trusted for ``freshness`` seconds).
+    ``cache_dir/index/`` holds one entry per page: its releases, trusted for ``freshness``
+    seconds, and its validators, with which an older page is revalidated (``freshness=0``:
+    every page is, whatever an earlier run stored, as ``run`` needs).
     """
     urls = index_urls(index_url, extra_index_urls, lockfiles)
-
-    def open_index() -> Index:
-        # the page parser's import is slow (HTML and JSON-schema libraries): it runs while the
-        # first requests are on the wire
-        threading.Thread(target=importlib.import_module, args=("pypi_simple",), daemon=True).start()
-        from depbot.index.http import make_session
-        from depbot.index.multi import MultiIndex
-        from depbot.index.simple import SimpleIndex
-
-        pages = cache_dir / "pages" if cache_dir is not None else None
-        session = make_session(pages, pool_size=pool_size, freshness=freshness)
-        return MultiIndex([SimpleIndex(url, session) for url in urls])
-
-    if cache_dir is None:
-        return open_index()
-    key = hashlib.sha256("\n".join(urls).encode()).hexdigest()[:16]
-    return CachedIndex(open_index, cache_dir / "releases" / key, freshness)
+    store = PageStore(cache_dir / "index") if cache_dir is not None else None
+    session = LazySession(pool_size)
+    return MultiIndex([SimpleIndex(url, session, store, freshness) for url in urls])

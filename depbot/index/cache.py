@@ -1,106 +1,171 @@
-"""Releases remembered on disk between runs, so a rerun within minutes asks no index at all.
+"""What depbot remembers of an index page between runs: its releases and its validators.
 
-The HTTP cache (``depbot.index.http``) saves the download of a page; this one saves the
-round trip, the parsing, and the import of the HTTP and parsing libraries. It answers only
-while an entry is younger than ``freshness``; after that the wrapped index is asked (and the
-HTTP cache revalidates the page with a conditional request).
+One small JSON file per page URL (its SHA-256; the URL itself, which may carry a private
+index's credentials, is never written). It holds the parsed summary (versions, yanks,
+``Requires-Python`` and file names: kilobytes where the page has megabytes) and the page's
+``ETag`` / ``Last-Modified``. A run within the freshness window reads the summary and asks
+nothing; after it, the page is asked for with a conditional request, and a 304 answer reuses
+the summary without downloading or parsing anything.
+
+A release's files are kept as one text of ``name TAB requires-python TAB 0|1`` lines and
+become ``DistFile`` values only when they are looked at (``StoredFiles``): a plan looks at the
+files of the few releases newer than each pin, not at the tens of thousands a big project has.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
-from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from depbot.index.interface import Index
-from depbot.models import NormalizedName, Release
+from depbot.index.multi import specifier as _specifier
+from depbot.models import DistFile, Release
 
-__all__ = ["CachedIndex"]
+__all__ = ["PageEntry", "PageStore", "StoredFiles"]
 
-_FORMAT = 1
+_FORMAT = 3
 
 
-class CachedIndex(Index):
-    """``open_index()``'s releases, kept in ``directory`` for ``freshness`` seconds.
+@dataclass(frozen=True)
+class PageEntry:
+    """A page as last seen."""
 
-    The wrapped index is built on the first miss, so a fully cached run never builds it.
-    """
+    fetched: float
+    """When the index last confirmed it (a download or a 304), seconds since the epoch."""
+    releases: tuple[Release, ...]
+    etag: str | None = None
+    last_modified: str | None = None
 
-    def __init__(
-        self,
-        open_index: Callable[[], Index],
-        directory: Path,
-        freshness: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+
+class PageStore:
+    """``PageEntry`` files in ``directory``, written atomically; anything unreadable is a miss."""
+
+    def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.freshness = freshness
-        self._open_index = open_index
-        self._clock = clock
-        self._inner: Index | None = None
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"CachedIndex({str(self.directory)!r}, freshness={self.freshness})"
+        return f"PageStore({str(self.directory)!r})"
 
-    @property
-    def inner(self) -> Index:
-        with self._lock:
-            if self._inner is None:
-                self._inner = self._open_index()
-            return self._inner
+    def _path(self, url: str) -> Path:
+        return self.directory / f"{hashlib.sha256(url.encode()).hexdigest()[:32]}.json"
 
-    def releases(self, name: NormalizedName) -> tuple[Release, ...]:
-        """The remembered releases while fresh, else the wrapped index's (then remembered)."""
-        path = self.directory / f"{name}.json"
-        cached = self._read(path)
-        if cached is not None:
-            return cached
-        releases = self.inner.releases(name)
-        if self.freshness > 0:
-            self._write(path, releases)
-        return releases
-
-    def _read(self, path: Path) -> tuple[Release, ...] | None:
-        if self.freshness <= 0:
-            return None
+    def read(self, url: str) -> PageEntry | None:
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            if doc["format"] != _FORMAT or not 0 <= self._clock() - doc["fetched"] < self.freshness:
+            doc = json.loads(self._path(url).read_bytes())
+            if doc["format"] != _FORMAT:
                 return None
-            return tuple(
-                Release(Version(v), bool(yanked), SpecifierSet(rp) if rp is not None else None)
-                for v, yanked, rp in doc["releases"]
+            texts: dict[str, str] = {}  # one string per distinct specifier, shared by the files
+            releases = []
+            for version, yanked, spec, lines in doc["releases"]:
+                if not _well_formed(lines):
+                    return None
+                requires_python = None if spec is None else _specifier(spec)
+                files = StoredFiles(lines, texts)
+                releases.append(Release(Version(version), bool(yanked), requires_python, files))
+            return PageEntry(
+                float(doc["fetched"]),
+                tuple(releases),
+                _text(doc.get("etag")),
+                _text(doc.get("last-modified")),
             )
         except (OSError, ValueError, KeyError, TypeError):
             # a missing, old or damaged entry is only a miss
             return None
 
-    def _write(self, path: Path, releases: tuple[Release, ...]) -> None:
+    def write(self, url: str, entry: PageEntry) -> None:
+        releases = []
+        for r in entry.releases:
+            lines = "".join([f"{n}\t{rp or ''}\t{'1' if y else '0'}\n" for n, rp, y in r.files])
+            if lines.count("\n") != len(r.files) or lines.count("\t") != 2 * len(r.files):
+                return  # a tab or a line break in a file name: not worth a format of its own
+            spec = None if r.requires_python is None else str(r.requires_python)
+            releases.append([str(r.version), r.yanked, spec, lines])
         doc = {
             "format": _FORMAT,
-            "fetched": self._clock(),
-            "releases": [
-                [
-                    str(r.version),
-                    r.yanked,
-                    None if r.requires_python is None else str(r.requires_python),
-                ]
-                for r in releases
-            ],
+            "fetched": entry.fetched,
+            "etag": entry.etag,
+            "last-modified": entry.last_modified,
+            "releases": releases,
         }
+        path = self._path(url)
         temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             # written beside its final name and renamed, so a reader never sees half a file
-            temporary.write_text(json.dumps(doc), encoding="utf-8")
+            temporary.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
             temporary.replace(path)
         except OSError:
             # the cache is an optimisation: a read-only or full disk must not fail the lookup
-            temporary.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+
+
+class StoredFiles(Sequence[DistFile]):
+    """A release's files as the store keeps them, decoded when used (iterating decodes only
+    as far as the caller reads).
+
+    Equal to the tuple of the same files. Decoding cannot fail late: every line yields a file.
+    """
+
+    __slots__ = ("_decoded", "_lines", "_texts")
+
+    def __init__(self, lines: str, texts: dict[str, str]) -> None:
+        self._lines = lines
+        self._texts = texts
+        self._decoded: tuple[DistFile, ...] | None = None
+
+    def _files(self) -> tuple[DistFile, ...]:
+        if self._decoded is None:
+            self._decoded = tuple(self._each())
+        return self._decoded
+
+    def _each(self) -> Iterator[DistFile]:
+        new, texts = tuple.__new__, self._texts
+        for line in self._lines.split("\n")[:-1]:
+            name, rp, yanked = (*line.split("\t", 2), "", "")[:3]
+            spec = texts.setdefault(rp, rp) if rp else None
+            yield new(DistFile, (name, spec, yanked == "1"))
+
+    @overload
+    def __getitem__(self, index: int) -> DistFile: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[DistFile, ...]: ...
+    def __getitem__(self, index: int | slice) -> DistFile | tuple[DistFile, ...]:
+        return self._files()[index]
+
+    def __len__(self) -> int:
+        return self._lines.count("\n")
+
+    def __iter__(self) -> Iterator[DistFile]:
+        # decoded as far as the caller reads: an installability check stops at the first fit
+        return iter(self._decoded) if self._decoded is not None else self._each()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return self._files() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._files())
+
+    def __repr__(self) -> str:
+        return repr(self._files())
+
+
+def _well_formed(lines: object) -> bool:
+    """Whether ``lines`` looks like what ``PageStore.write`` wrote. Entries are renamed into
+    place whole, so this only guards against foreign edits, cheaply: a line that does not split
+    in three still decodes (with empty fields), never into an error."""
+    return isinstance(lines, str) and (not lines or lines[-1] == "\n")
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,33 +1,36 @@
-"""The on-disk release cache and build_index: a rerun within the freshness window asks nobody."""
+"""The page store and build_index: reruns within the freshness window ask nobody, later ones
+revalidate with conditional requests, and ``run`` (freshness 0) always revalidates."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path, PurePosixPath
 
+import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from depbot.index import build_index, index_urls
-from depbot.index.cache import CachedIndex
-from depbot.index.interface import Index
-from depbot.models import Lockfile, LockHeader, NormalizedName, Release, canonicalize_name
+from depbot.index.cache import PageEntry, PageStore, StoredFiles
+from depbot.index.http import make_session
+from depbot.index.simple import SimpleIndex
+from depbot.models import DistFile, Lockfile, LockHeader, Release, canonicalize_name
 from tests.support.index_server import serve_index
 from tests.support.wheels import Dist
 
 ALPHA = canonicalize_name("alpha")
+URL = "https://user:s3cret@mirror.example/simple/alpha/"
 RELEASES = (
-    Release(Version("1.0"), yanked=True),
-    Release(Version("1.1+cu118"), requires_python=SpecifierSet(">=3.9,<4")),
+    Release(Version("1.0"), yanked=True, files=(DistFile("alpha-1.0.tar.gz", None, True),)),
+    Release(
+        Version("1.1+cu118"),
+        requires_python=SpecifierSet(">=3.9,<4"),
+        files=(
+            DistFile("alpha-1.1+cu118-cp311-cp311-linux_x86_64.whl", ">=3.9,<4"),
+            DistFile("alpha-1.1+cu118.tar.gz", ">=3.9,<4", True),
+        ),
+    ),
 )
-
-
-class Counting(Index):
-    def __init__(self) -> None:
-        self.asked: list[str] = []
-
-    def releases(self, name: NormalizedName) -> tuple[Release, ...]:
-        self.asked.append(name)
-        return RELEASES
 
 
 class Clock:
@@ -38,48 +41,122 @@ class Clock:
         return self.now
 
 
-def test_fresh_entries_are_answered_without_opening_the_index(tmp_path: Path) -> None:
-    clock, inner = Clock(), Counting()
-    assert CachedIndex(lambda: inner, tmp_path, 600, clock).releases(ALPHA) == RELEASES
-    opened: list[int] = []
-
-    def never() -> Index:
-        opened.append(1)
-        return inner
-
-    clock.now += 599
-    assert CachedIndex(never, tmp_path, 600, clock).releases(ALPHA) == RELEASES
-    assert inner.asked == ["alpha"]
-    assert opened == []
+def test_an_entry_keeps_the_summary_and_the_validators(tmp_path: Path) -> None:
+    store = PageStore(tmp_path)
+    entry = PageEntry(1000.0, RELEASES, etag='"abc"', last_modified="Wed, 02 Dec 2026 06:00 GMT")
+    store.write(URL, entry)
+    assert store.read(URL) == entry
+    assert store.read(URL.replace("alpha", "bravo")) is None
+    (written,) = tmp_path.iterdir()
+    assert b"s3cret" not in written.read_bytes() and b"mirror" not in written.read_bytes()
 
 
-def test_stale_or_damaged_entries_are_looked_up_again(tmp_path: Path) -> None:
-    clock, inner = Clock(), Counting()
-    cached = CachedIndex(lambda: inner, tmp_path, 600, clock)
-    cached.releases(ALPHA)
-    clock.now += 600
-    cached.releases(ALPHA)
-    (tmp_path / "alpha.json").write_text("{half a fi")
-    assert cached.releases(ALPHA) == RELEASES
-    assert inner.asked == ["alpha"] * 3
+def test_stored_files_are_decoded_when_first_used_and_equal_the_tuple(tmp_path: Path) -> None:
+    store = PageStore(tmp_path)
+    store.write(URL, PageEntry(1000.0, RELEASES))
+    entry = store.read(URL)
+    assert entry is not None
+    files = entry.releases[1].files
+    assert isinstance(files, StoredFiles)
+    assert len(files) == 2 and repr(files).startswith("(DistFile(")
+    assert files == RELEASES[1].files and RELEASES[1].files == files
+    assert files[1] == RELEASES[1].files[1] and files[:1] == RELEASES[1].files[:1]
+    assert hash(files) == hash(RELEASES[1].files)
+    assert files != "not files"
+    same = entry.releases[1].files[0].requires_python
+    assert same is entry.releases[1].files[1].requires_python  # one string per specifier
+
+
+@pytest.mark.parametrize(
+    "releases",
+    [
+        [["1.0", [["a.tar.gz", 7, False]]]],
+        [["1.0", False, None, "a.tar.gz\t\t0"]],  # no final line break
+        [["1.0", False, None, ["a.tar.gz\t\t0\n"]]],
+        [["not a version", False, None, ""]],
+    ],
+)
+def test_damaged_entries_are_misses(tmp_path: Path, releases: list[object]) -> None:
+    store = PageStore(tmp_path)
+    store.write(URL, PageEntry(1000.0, RELEASES))
+    (written,) = tmp_path.iterdir()
+    doc = json.loads(written.read_text())
+    written.write_text(json.dumps({**doc, "releases": releases}))
+    assert store.read(URL) is None
+
+
+def test_a_line_edited_out_of_shape_still_decodes(tmp_path: Path) -> None:
+    store = PageStore(tmp_path)
+    store.write(URL, PageEntry(1000.0, RELEASES))
+    (written,) = tmp_path.iterdir()
+    doc = json.loads(written.read_text())
+    doc["releases"] = [["1.0", False, None, "a.tar.gz\t\t\t\t\nodd\n"]]
+    written.write_text(json.dumps(doc))
+    entry = store.read(URL)
+    assert entry is not None
+    assert list(entry.releases[0].files) == [DistFile("a.tar.gz"), DistFile("odd")]
+
+
+def test_old_or_half_written_entries_are_misses(tmp_path: Path) -> None:
+    store = PageStore(tmp_path)
+    store.write(URL, PageEntry(1000.0, RELEASES))
+    (written,) = tmp_path.iterdir()
+    doc = json.loads(written.read_text())
+    written.write_text(json.dumps({**doc, "format": 2}))
+    assert store.read(URL) is None
+    written.write_text("{half a fi")
+    assert store.read(URL) is None
     assert list(tmp_path.glob("*.tmp")) == []
 
 
-def test_zero_freshness_never_answers_from_disk(tmp_path: Path) -> None:
-    inner = Counting()
-    cached = CachedIndex(lambda: inner, tmp_path / "r", 0)
-    cached.releases(ALPHA)
-    cached.releases(ALPHA)
-    assert inner.asked == ["alpha", "alpha"]
-    assert not (tmp_path / "r").exists()
+def test_a_file_name_the_line_format_cannot_hold_is_not_stored(tmp_path: Path) -> None:
+    odd = (Release(Version("1.0"), files=(DistFile("a-1.0.tar.gz\tx"),)),)
+    PageStore(tmp_path).write(URL, PageEntry(1000.0, odd))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_store_only_costs_the_cache(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    store = PageStore(tmp_path / "file" / "store")
+    store.write(URL, PageEntry(1000.0, RELEASES))
+    assert store.read(URL) is None
+
+
+def test_fresh_entries_answer_without_a_request_then_304s_renew_them(tmp_path: Path) -> None:
+    clock = Clock()
+    with serve_index(tmp_path / "index", [Dist("alpha", "1.0")]) as server:
+
+        def index() -> SimpleIndex:
+            return SimpleIndex(server.url, make_session(), PageStore(tmp_path / "s"), 600, clock)
+
+        first = index().releases(ALPHA)
+        clock.now += 599
+        assert index().releases(ALPHA) == first
+        assert server.hits["/simple/alpha/"] == 1
+        clock.now += 1
+        assert index().releases(ALPHA) == first  # revalidated: 304
+        clock.now += 599
+        assert index().releases(ALPHA) == first  # the 304 renewed the entry
+    assert server.hits["/simple/alpha/"] == 2
+    assert server.not_modified == 1
 
 
 def test_build_index_reruns_within_freshness_send_no_request(tmp_path: Path) -> None:
     with serve_index(tmp_path / "index", [Dist("alpha", "1.0")]) as server:
         first = build_index(server.url, [], [], tmp_path / "cache").releases(ALPHA)
         second = build_index(server.url, [], [], tmp_path / "cache").releases(ALPHA)
-    assert first == second == (Release(Version("1.0")),)
+    assert first == second
+    assert [r.version for r in first] == [Version("1.0")]
     assert server.hits["/simple/alpha/"] == 1
+
+
+def test_a_page_missing_from_the_index_is_remembered_too(tmp_path: Path) -> None:
+    with serve_index(tmp_path / "index", [Dist("alpha", "1.0")]) as server:
+        for _ in range(2):
+            assert build_index(server.url, [], [], tmp_path / "cache").releases(ALPHA) != ()
+            bravo = canonicalize_name("bravo")
+            assert build_index(server.url, [], [], tmp_path / "cache").releases(bravo) == ()
+    assert server.hits["/simple/bravo/"] == 1
 
 
 def test_build_index_reruns_after_freshness_revalidate(tmp_path: Path) -> None:
@@ -91,6 +168,30 @@ def test_build_index_reruns_after_freshness_revalidate(tmp_path: Path) -> None:
     assert server.hits["/simple/alpha/"] == 3
     assert server.not_modified == 1
     assert [r.version for r in third] == [Version("1.0"), Version("1.1")]
+
+
+def test_a_run_after_a_plan_sees_a_release_published_in_between(tmp_path: Path) -> None:
+    # issue 7: plan trusts its pages for 600 s; run (freshness=0) must revalidate them anyway
+    with serve_index(tmp_path / "index", [Dist("alpha", "1.0")]) as server:
+        planned = build_index(server.url, [], [], tmp_path / "cache").releases(ALPHA)
+        server.add(Dist("alpha", "1.1"))
+        run = build_index(server.url, [], [], tmp_path / "cache", freshness=0).releases(ALPHA)
+        again = build_index(server.url, [], [], tmp_path / "cache", freshness=0).releases(ALPHA)
+    assert [r.version for r in planned] == [Version("1.0")]
+    assert (
+        [r.version for r in run] == [r.version for r in again] == [Version("1.0"), Version("1.1")]
+    )
+    assert server.hits["/simple/alpha/"] == 3
+    assert server.not_modified == 1
+
+
+def test_without_a_cache_dir_every_lookup_downloads(tmp_path: Path) -> None:
+    with serve_index(tmp_path / "index", [Dist("alpha", "1.0")]) as server:
+        index = build_index(server.url, [], [], None)
+        index.releases(ALPHA)
+        index.releases(ALPHA)
+    assert server.hits["/simple/alpha/"] == 2
+    assert server.not_modified == 0
 
 
 def lockfile(*options: tuple[str, str]) -> Lockfile:

@@ -12,7 +12,7 @@ from depbot.index.http import make_session
 from depbot.index.interface import IndexLookupError
 from depbot.index.multi import MultiIndex, merge_releases
 from depbot.index.simple import SimpleIndex
-from depbot.models import Release, canonicalize_name
+from depbot.models import DistFile, Release, canonicalize_name
 from tests.support.index_server import serve_index
 from tests.support.wheels import Dist
 
@@ -71,6 +71,20 @@ def test_requires_python_is_the_most_permissive(
     assert merged.requires_python == expected
 
 
+def test_files_of_one_version_on_several_indexes_are_united() -> None:
+    wheel, sdist = DistFile("a-1-py3-none-any.whl", ">=3.12"), DistFile("a-1.tar.gz", "<3.9")
+    (merged,) = merge_releases(
+        [
+            Release(V("1"), requires_python=spec(">=3.12"), files=(wheel,)),
+            Release(V("1"), files=(sdist, wheel)),
+            Release(V("1"), requires_python=spec(">=3.0")),  # no files: the files decide
+        ]
+    )
+    assert merged.files == (wheel, sdist)
+    assert merged.requires_python == spec(">=3.12")  # scored on the Pythons: wider than <3.9
+    assert [merged.installable_on(V(p)) for p in ("3.8", "3.10", "3.12")] == [True, False, True]
+
+
 def test_two_real_indexes_are_merged(tmp_path: Path) -> None:
     primary = [Dist("alpha", "1.0"), Dist("alpha", "1.1", yanked="oops")]
     extra = [Dist("alpha", "1.1"), Dist("alpha", "2.0+local"), Dist("bravo", "1.0")]
@@ -78,14 +92,18 @@ def test_two_real_indexes_are_merged(tmp_path: Path) -> None:
         serve_index(tmp_path / "a", primary) as a,
         serve_index(tmp_path / "b", extra) as b,
     ):
-        session = make_session(None)
+        session = make_session()
         index = MultiIndex([SimpleIndex(a.url, session), SimpleIndex(b.url, session)])
-        assert index.releases(canonicalize_name("alpha")) == (
-            Release(V("1.0")),
-            Release(V("1.1")),
-            Release(V("2.0+local")),
-        )
-        assert index.releases(canonicalize_name("bravo")) == (Release(V("1.0")),)
+        alpha = index.releases(canonicalize_name("alpha"))
+        assert [(r.version, r.yanked) for r in alpha] == [
+            (V("1.0"), False),
+            (V("1.1"), False),
+            (V("2.0+local"), False),
+        ]
+        # the same file name on both indexes, yanked on one of them: both entries are kept
+        assert [f.yanked for f in alpha[1].files] == [True, False]
+        bravo = index.releases(canonicalize_name("bravo"))
+        assert [r.version for r in bravo] == [V("1.0")]
         assert index.releases(canonicalize_name("charlie")) == ()
 
 
@@ -95,7 +113,7 @@ def test_an_error_on_any_index_fails_the_lookup_and_names_it(tmp_path: Path) -> 
         serve_index(tmp_path / "b", [Dist("alpha", "2.0")]) as b,
     ):
         b.failures["alpha"] = 10
-        session = make_session(None, retries=1, backoff=0)
+        session = make_session(retries=1, backoff=0)
         index = MultiIndex([SimpleIndex(a.url, session), SimpleIndex(b.url, session)])
         with pytest.raises(IndexLookupError, match=b.url):
             index.releases(canonicalize_name("alpha"))

@@ -8,17 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from depbot.index.cache import PageStore
 from depbot.index.http import make_session
 from depbot.index.interface import IndexLookupError
-from depbot.index.simple import SimpleIndex
+from depbot.index.page import JSON_TYPE
+from depbot.index.simple import ACCEPT, SimpleIndex
 from depbot.models import NormalizedName, Release, canonicalize_name
 from tests.support.index_server import IndexServer, serve_index
 from tests.support.wheels import Dist
-
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
 DISTS = [
     Dist("Alpha", "1.0"),
@@ -43,10 +42,16 @@ def server(tmp_path: Path) -> Iterator[IndexServer]:
 def index(
     server: IndexServer, tmp_path: Path, retries: int = 4, timeout: float = 15
 ) -> SimpleIndex:
-    session = make_session(
-        tmp_path / "cache", retries=retries, backoff=0.01, timeout=timeout, freshness=0
-    )
-    return SimpleIndex(server.url, session)
+    session = make_session(retries=retries, backoff=0.01, timeout=timeout)
+    return SimpleIndex(server.url, session, PageStore(tmp_path / "cache"), freshness=0)
+
+
+def summary(releases: tuple[Release, ...]) -> list[tuple[str, bool, str | None, list[str]]]:
+    return [
+        (str(r.version), r.yanked, None if r.requires_python is None else str(r.requires_python),
+         [f.filename for f in r.files])
+        for r in releases
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("json_pages", [True, False], ids=["pep691-json", "pep503-html"])
@@ -54,12 +59,12 @@ def test_releases_keep_yanked_requires_python_and_prereleases(
     server: IndexServer, tmp_path: Path, json_pages: bool
 ) -> None:
     server.json_pages = json_pages
-    assert index(server, tmp_path).releases(n("alpha")) == (
-        Release(Version("1.0")),
-        Release(Version("1.1"), requires_python=SpecifierSet(">=3.9")),
-        Release(Version("1.2"), yanked=True),
-        Release(Version("2.0rc1")),
-    )
+    assert summary(index(server, tmp_path).releases(n("alpha"))) == [
+        ("1.0", False, None, ["alpha-1.0-py3-none-any.whl"]),
+        ("1.1", False, ">=3.9", ["alpha-1.1-py3-none-any.whl"]),
+        ("1.2", True, None, ["alpha-1.2-py3-none-any.whl"]),
+        ("2.0rc1", False, None, ["alpha-2.0rc1-py3-none-any.whl"]),
+    ]
 
 
 def test_local_version_labels_are_distinct_releases(server: IndexServer, tmp_path: Path) -> None:
@@ -98,11 +103,17 @@ def test_files_of_one_version_are_summarised(server: IndexServer, tmp_path: Path
         ],
     }
     server.overrides["multi"] = (JSON_TYPE, json.dumps(page).encode())
-    assert index(server, tmp_path).releases(n("multi")) == (
-        Release(Version("1.0"), requires_python=SpecifierSet(">=3.8")),
-        Release(Version("2.0"), requires_python=SpecifierSet(">=3.9")),
-        Release(Version("3.0"), yanked=True),
-    )
+    releases = index(server, tmp_path).releases(n("multi"))
+    assert summary(releases) == [
+        ("1.0", False, ">=3.8",
+         ["multi-1.0-cp312-cp312-manylinux1_x86_64.whl", "multi-1.0.tar.gz"]),
+        ("2.0", False, ">=3.9", ["multi-2.0-py3-none-any.whl", "multi-2.0.tar.gz"]),
+        ("3.0", True, None, ["multi-3.0-py3-none-any.whl"]),
+    ]  # fmt: skip
+    two = releases[1]
+    assert [f.yanked for f in two.files] == [True, False]
+    assert not two.installable_on(Version("3.8"))
+    assert two.installable_on(Version("3.9"))
 
 
 def test_a_page_failing_twice_with_503_is_retried(server: IndexServer, tmp_path: Path) -> None:
@@ -138,9 +149,7 @@ def test_an_unreachable_index_raises(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    simple = SimpleIndex(
-        f"http://127.0.0.1:{port}/simple", make_session(None, retries=1, backoff=0)
-    )
+    simple = SimpleIndex(f"http://127.0.0.1:{port}/simple", make_session(retries=1, backoff=0))
     with pytest.raises(IndexLookupError, match="could not be read"):
         simple.releases(n("alpha"))
 
@@ -162,28 +171,46 @@ def test_a_file_url_index_is_read_from_disk(tmp_path: Path) -> None:
         ' data-yanked="">alpha-1.1.tar.gz</a>'
         "</body></html>"
     )
-    simple = SimpleIndex(root.as_uri(), make_session(None))
-    assert simple.releases(n("alpha")) == (
-        Release(Version("1.0")),
-        Release(Version("1.1"), yanked=True, requires_python=SpecifierSet(">=3.10")),
-    )
+    simple = SimpleIndex(root.as_uri(), make_session())
+    assert summary(simple.releases(n("alpha"))) == [
+        ("1.0", False, None, ["alpha-1.0-py3-none-any.whl"]),
+        ("1.1", True, ">=3.10", ["alpha-1.1.tar.gz"]),
+    ]
     assert simple.releases(n("bravo")) == ()
+    (root / "bravo").mkdir()
+    (root / "bravo" / "index.html").write_bytes(b"\xff")
+    with pytest.raises(IndexLookupError, match="bravo"):
+        simple.releases(n("bravo"))
 
 
-def test_the_accept_header_is_pypi_simples_json_preferred() -> None:
-    import pypi_simple
+def test_an_unknown_api_version_is_a_lookup_error(server: IndexServer, tmp_path: Path) -> None:
+    server.overrides["alpha"] = (JSON_TYPE, b'{"meta": {"api-version": "2.0"}, "files": []}')
+    with pytest.raises(IndexLookupError, match="unsupported repository API version"):
+        index(server, tmp_path).releases(n("alpha"))
+    assert server.hits["/simple/alpha/"] == 1
 
-    from depbot.index.simple import ACCEPT
 
-    assert pypi_simple.ACCEPT_JSON_PREFERRED == ACCEPT
+def test_json_is_preferred_and_html_understood(server: IndexServer, tmp_path: Path) -> None:
+    assert ACCEPT.startswith(JSON_TYPE + ",")
+    server.overrides["alpha"] = ("text/html; charset=utf-8", b'<a href="alpha-3.0.tar.gz">x</a>')
+    assert summary(index(server, tmp_path).releases(n("alpha"))) == [
+        ("3.0", False, None, ["alpha-3.0.tar.gz"])
+    ]
 
 
-def test_credentials_in_the_index_url_never_reach_messages(server: IndexServer) -> None:
+def test_credentials_in_the_index_url_never_reach_messages(
+    server: IndexServer, tmp_path: Path
+) -> None:
     server.failures["alpha"] = 10
     url = server.url.replace("http://", "http://user:s3cret@")
-    simple = SimpleIndex(url, make_session(None, retries=0))
+    simple = SimpleIndex(url, make_session(retries=0), PageStore(tmp_path / "store"))
     with pytest.raises(IndexLookupError) as raised:
         simple.releases(n("alpha"))
     assert "s3cret" not in str(raised.value)
     assert "***@127.0.0.1" in str(raised.value)
     assert "s3cret" not in repr(simple)
+    server.failures.clear()
+    assert simple.releases(n("alpha"))
+    (stored,) = (tmp_path / "store").iterdir()
+    assert b"s3cret" not in stored.read_bytes()
+    assert b"127.0.0.1" not in stored.read_bytes()

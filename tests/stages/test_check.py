@@ -16,7 +16,6 @@ from depbot.models import (
     Lockfile,
     LockHeader,
     Pin,
-    Release,
     Skipped,
     canonicalize_name,
 )
@@ -51,7 +50,7 @@ class Broken(AdvisorySource):
 
 
 def index(server: IndexServer, retries: int = 4) -> SimpleIndex:
-    return SimpleIndex(server.url, make_session(None, retries=retries, backoff=0.01))
+    return SimpleIndex(server.url, make_session(retries=retries, backoff=0.01))
 
 
 def test_each_name_is_looked_up_once_and_failures_are_skipped(tmp_path: Path) -> None:
@@ -67,9 +66,9 @@ def test_each_name_is_looked_up_once_and_failures_are_skipped(tmp_path: Path) ->
             index(server, retries=2),
             [],
         )
-    assert result.releases == {
-        "alpha": (Release(Version("1.0")), Release(Version("1.1"))),
-        "bravo": (Release(Version("2.0")),),
+    assert {n: [(r.version, r.yanked) for r in rs] for n, rs in result.releases.items()} == {
+        "alpha": [(Version("1.0"), False), (Version("1.1"), False)],
+        "bravo": [(Version("2.0"), False)],
     }
     assert [s.name for s in result.skipped] == ["charlie", "delta"]
     assert "HTTP 503" in result.skipped[0].reason
