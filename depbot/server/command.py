@@ -35,20 +35,27 @@ STOP_GRACE = 30.0
 
 
 class _Server(uvicorn.Server):
-    """uvicorn re-raises SIGTERM/SIGINT after its shutdown, which would kill the process
-    before the worker is stopped; here a signal only asks the server to exit."""
+    """uvicorn re-raises SIGTERM/SIGINT after its shutdown, which would kill the process before
+    the worker is stopped; :func:`_signals` installs handlers that only ask it to exit."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = {s: signal.signal(s, self.handle_exit) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        yield
+
+
+@contextlib.contextmanager
+def _signals(server: uvicorn.Server) -> Iterator[None]:
+    """SIGTERM and SIGINT stop ``server`` (in the main thread; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, server.handle_exit) for s in wanted}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class _Log:
@@ -175,16 +182,18 @@ def _run(args: argparse.Namespace, secret: bytes, queue: Queue, handler: Handler
         server_header=False,
         timeout_keep_alive=5,
     )
-    counts = queue.counts()
-    log(
-        f"listening on http://{host}:{port} (queue {queue.path}: {counts['pending']} pending,"
-        f" {resumed} resumed, {counts['failed']} failed)"
-    )
-    worker.start()
-    try:
-        _Server(config).run(sockets=[sock])
-    finally:
-        sock.close()
-        stopped = worker.stop(STOP_GRACE)
-        log("stopped" if stopped else "stopped; the job under way resumes at the next start")
+    server = _Server(config)
+    with _signals(server):
+        counts = queue.counts()
+        log(
+            f"listening on http://{host}:{port} (queue {queue.path}: {counts['pending']} pending,"
+            f" {resumed} resumed, {counts['failed']} failed)"
+        )
+        worker.start()
+        try:
+            server.run(sockets=[sock])
+        finally:
+            sock.close()
+            stopped = worker.stop(STOP_GRACE)
+            log("stopped" if stopped else "stopped; the job under way resumes at the next start")
     return 0

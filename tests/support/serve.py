@@ -170,7 +170,7 @@ class ServeProcess:
             ready.set()
 
         threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(wait) or process.poll() is not None and not server.port:
+        if not ready.wait(wait) or (process.poll() is not None and not server.port):
             process.kill()
             raise RuntimeError(f"depbot serve did not start:\n{server.log}")
         return server
@@ -228,7 +228,7 @@ class FakeGitHub:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with fake.lock:
