@@ -1,6 +1,6 @@
 """Throughput and latency of ``depbot serve``'s webhook: the 202 path against the 401 path.
 
-Usage: python benchmarks/serve.py [--requests N] [--clients N] [--http auto|h11|httptools]
+Usage: python benchmarks/serve.py [--requests N] [--clients N]
 
 Starts a real ``depbot serve --dispatch`` (queue on disk, in a temporary folder; its worker
 dispatching to a fake GitHub on loopback, as in production), then sends from ``--clients``
@@ -39,14 +39,6 @@ from dataclasses import dataclass  # noqa: E402
 
 from depbot.server.signature import sign  # noqa: E402
 from tests.support.serve import SECRET, FakeGitHub, ServeProcess, fixture  # noqa: E402
-
-LAUNCH = """\
-import sys
-import uvicorn.config
-uvicorn.config.HTTP_PROTOCOLS["auto"] = uvicorn.config.HTTP_PROTOCOLS[{impl!r}]
-from depbot.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 
 
 @dataclass(frozen=True)
@@ -118,14 +110,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--http", choices=("auto", "h11", "httptools"), default="auto")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, FakeGitHub() as github:
         state = Path(tmp) / "queue.sqlite3"
-        command = ("-c", LAUNCH.format(impl=args.http), "serve")
-        with ServeProcess.start(
-            "--dispatch", "--state", str(state), env=github.env(), command=command
-        ) as server:
+        with ServeProcess.start("--dispatch", "--state", str(state), env=github.env()) as server:
             burst(server.port, "202", 50, args.clients, "warm")  # warm up
             results = [
                 burst(server.port, "202", args.requests, args.clients, "run"),
@@ -136,9 +124,7 @@ def main() -> int:
         if wrong:
             print(f"{result.path}: {len(wrong)} answers were not {result.path}: {wrong[:5]}")
             return 1
-    print(
-        f"depbot serve, http={args.http}, {args.requests} requests per path, {args.clients} clients"
-    )
+    print(f"depbot serve: {args.requests} requests per path from {args.clients} client processes")
     print(f"{'':>10} {'202 (queued)':>14} {'401 (forged)':>14}")
     a, b = results
     print(f"{'req/s':>10} {a.rate:>14.0f} {b.rate:>14.0f}")

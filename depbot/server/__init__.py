@@ -37,7 +37,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=READ_TIMEOUT,
         metavar="SECONDS",
-        help=f"time a client has to send its request body (default {READ_TIMEOUT:g})",
+        help=f"time a client has for its request headers, then its body (default {READ_TIMEOUT:g})",
     )
     parser.add_argument(
         "--retry-delay",

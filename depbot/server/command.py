@@ -10,6 +10,7 @@ then, or at a ``kill -9``, is resumed at the next start.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import signal
 import socket
@@ -19,7 +20,9 @@ from functools import partial
 from pathlib import Path
 from typing import TextIO
 
+import h11
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from depbot.server import SECRET_VARIABLE
 from depbot.server.app import MAX_BODY, build_app
@@ -56,6 +59,47 @@ def _signals(server: uvicorn.Server) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _protocol(header_timeout: float) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with a deadline on each request's headers.
+
+    uvicorn bounds neither the wait for a first request nor headers sent a byte at a time
+    (``timeout_keep_alive`` runs only between requests, and any byte cancels it): a connection
+    whose next request's headers are not complete ``header_timeout`` seconds after it opened,
+    or after the previous response, is closed. The body has its own deadline in the app.
+    """
+
+    class HeaderDeadline(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(header_timeout, self._expire)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            self._deadline = None
+            if self.conn.their_state is h11.IDLE:  # no complete request line and headers yet
+                self.transport.close()
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeaderDeadline
 
 
 class _Log:
@@ -178,6 +222,7 @@ def _run(args: argparse.Namespace, secret: bytes, queue: Queue, handler: Handler
     host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
         app,
+        http=_protocol(args.read_timeout),
         log_config=None,
         log_level="warning",
         access_log=False,  # a flood of bad signatures must not flood the log

@@ -234,6 +234,29 @@ def test_a_slow_loris_body_is_cut_by_the_read_timeout(server: ServeProcess) -> N
         sock.close()
 
 
+@pytest.mark.parametrize("head", [b"", b"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\n"])
+def test_a_connection_that_never_completes_its_headers_is_closed(
+    server: ServeProcess, head: bytes
+) -> None:
+    sock = _raw(server, head)
+    started = time.monotonic()
+    try:
+        sock.settimeout(0.2)
+        closed = False
+        while time.monotonic() - started < 10 and not closed:
+            try:
+                sock.sendall(b"X")  # a header line, one byte every 0.2 s
+                closed = sock.recv(65536) == b""
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+        assert closed
+        assert 0.9 <= time.monotonic() - started < 3.0
+    finally:
+        sock.close()
+
+
 # ---------------------------------------------------------------------------- malformed
 
 

@@ -137,11 +137,10 @@ class ServeProcess:
         env: Mapping[str, str] | None = None,
         port: int = 0,
         wait: float = 30.0,
-        command: Sequence[str] = ("-m", "depbot", "serve"),
     ) -> Iterator[ServeProcess]:
         """``depbot serve --port PORT ARGS`` with ``env`` (default: a clean one holding the
         secret); stopped with SIGTERM at the end unless it was killed."""
-        server = cls.spawn(*args, env=env, port=port, wait=wait, command=command)
+        server = cls.spawn(*args, env=env, port=port, wait=wait)
         try:
             yield server
         finally:
@@ -154,13 +153,12 @@ class ServeProcess:
         env: Mapping[str, str] | None = None,
         port: int = 0,
         wait: float = 30.0,
-        command: Sequence[str] = ("-m", "depbot", "serve"),
     ) -> ServeProcess:
-        """Starts the process and waits until it listens; ``command`` follows the interpreter."""
+        """Starts the process and waits until it listens."""
         environment = dict(env if env is not None else serve_env())
         environment.update(_coverage_env())
         process = subprocess.Popen(
-            [sys.executable, *command, "--port", str(port), *args],
+            [sys.executable, "-m", "depbot", "serve", "--port", str(port), *args],
             env=environment,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
