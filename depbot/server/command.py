@@ -33,6 +33,9 @@ from depbot.server.worker import Handler, RunSecurity, Worker, dispatch_handler,
 
 __all__ = ["serve"]
 
+MAX_CONNECTIONS = 512
+"""Connections (and requests under way) beyond which uvicorn answers 503, so a flood of idle
+connections cannot exhaust the process's file descriptors."""
 STOP_GRACE = 30.0
 """Seconds the worker is given, at shutdown, to finish the job under way."""
 
@@ -229,6 +232,7 @@ def _run(args: argparse.Namespace, secret: bytes, queue: Queue, handler: Handler
         lifespan="off",
         server_header=False,
         timeout_keep_alive=5,
+        limit_concurrency=MAX_CONNECTIONS,
     )
     server = _Server(config)
     with _signals(server):
