@@ -52,3 +52,10 @@ def test_an_unreachable_github_is_transient() -> None:
         send_dispatch("o/r", PAYLOAD, token=TOKEN, api_url=f"http://127.0.0.1:{port}", timeout=5)
     assert caught.value.transient
     assert "unreachable" in str(caught.value)
+
+
+def test_a_rate_limited_403_is_transient() -> None:
+    limited = {403: {"X-RateLimit-Remaining": "0"}}
+    with FakeGitHub(script=[403], headers=limited) as github, pytest.raises(DispatchError) as caught:
+        send_dispatch("o/r", PAYLOAD, token=TOKEN, api_url=github.url)
+    assert caught.value.transient

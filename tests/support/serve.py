@@ -230,6 +230,8 @@ class FakeGitHub:
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     """(method, path, headers) of every request."""
     delay: float = 0.0
+    headers: dict[int, dict[str, str]] = field(default_factory=dict)
+    """Status → extra headers sent with it (``x-ratelimit-remaining: 0`` on a 403)."""
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -259,6 +261,8 @@ class FakeGitHub:
                 self.send_header("Content-Length", str(len(payload)))
                 if status == 429:
                     self.send_header("Retry-After", "0")
+                for name, value in fake.headers.get(status, {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(payload)
 
