@@ -56,6 +56,9 @@ def test_an_unreachable_github_is_transient() -> None:
 
 def test_a_rate_limited_403_is_transient() -> None:
     limited = {403: {"X-RateLimit-Remaining": "0"}}
-    with FakeGitHub(script=[403], headers=limited) as github, pytest.raises(DispatchError) as caught:
+    with (
+        FakeGitHub(script=[403], headers=limited) as github,
+        pytest.raises(DispatchError) as caught,
+    ):
         send_dispatch("o/r", PAYLOAD, token=TOKEN, api_url=github.url)
     assert caught.value.transient
