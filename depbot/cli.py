@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the whole pipeline on a throwaway project, offline")
     demo.add_argument("--keep", type=Path, metavar="DIR", help="build the demo in DIR, keep it")
     demo.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    from depbot.server import add_serve_arguments  # stdlib-only: the web stack loads on use
+
+    add_serve_arguments(sub.add_parser("serve", help="the security-advisory webhook receiver"))
     return parser
 
 
@@ -122,11 +125,23 @@ def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
     return run_demo(args.keep, args.format, ctx)
 
 
+def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
+    from depbot.server import serve
+
+    def run_security(repo: Path, packages: tuple[str, ...]) -> int:
+        # the security batch holds every affected package; the event's are not ordered first yet
+        report = app.run_repo(repo, ctx.env, trigger="security", forge_choice="local")
+        return _print_run("text", "security", report.outcomes, report.source_errors, ctx)
+
+    return serve(args, ctx.env, ctx.err, run_security)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Context], int]] = {
     "plan": cmd_plan,
     "run": cmd_run,
     "status": cmd_status,
     "demo": cmd_demo,
+    "serve": cmd_serve,
 }
 
 
