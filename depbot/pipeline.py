@@ -262,6 +262,7 @@ def run_batch(
         test_runs=prober.runs,
         passing=passing,
         secrets=tools.secrets,
+        moved=moved,
     )
     changed = {p: t.encode() for p, t in files.items() if t != prober.original[p]}
     result = tools.forge.publish(batch.id, changed, record)

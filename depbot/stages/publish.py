@@ -11,7 +11,7 @@ import re
 from collections.abc import Collection, Sequence
 
 from depbot.forge.interface import PRRecord
-from depbot.models import Advisory, Batch, Kind, RolledBack, TestResult, Update
+from depbot.models import Advisory, Batch, Kind, Moved, RolledBack, TestResult, Update
 
 __all__ = ["EXCERPT_LINES", "OSV_URL", "pr_record"]
 
@@ -34,6 +34,7 @@ def pr_record(
     test_runs: int = 0,
     passing: TestResult | None = None,
     secrets: Collection[str] = (),
+    moved: Sequence[Moved] = (),
 ) -> PRRecord:
     """The title, Markdown body and labels of the PR that publishes ``kept`` for ``batch``.
 
@@ -42,7 +43,7 @@ def pr_record(
     """
     title = _title(batch, kept)
     sections = [
-        _updates_section(batch, kept),
+        _updates_section(batch, kept) + _moved_section(moved),
         _rolled_back_section(rolled_back, EXCERPT_LINES),
         _evidence_section(test_command, test_runs, passing),
     ]
@@ -85,6 +86,19 @@ def _updates_section(batch: Batch, kept: Sequence[Update]) -> str:
     return (
         f"Updates the `depbot/{batch.id}` batch.\n\n" + "\n".join(rows) + f"\n\nLockfiles: {files}"
     )
+
+
+def _moved_section(moved: Sequence[Moved]) -> str:
+    """Pins the relock changed beyond the batch's updates: every changed pin is accounted for."""
+    if not moved:
+        return ""
+    rows = ["", "", "Also moved, because an update requires it:", ""]
+    rows += ["| package | from → to | required by |", "| --- | --- | --- |"]
+    for m in moved:
+        change = f"{m.current or 'added'} → {m.target or 'removed'}"
+        pending = f" (itself proposed in `depbot/{m.pending}`)" if m.pending else ""
+        rows.append(f"| {_cell(m.name)}{pending} | {change} | {_cell(m.required_by)} |")
+    return "\n".join(rows)
 
 
 def _advisory(advisory: Advisory) -> str:
