@@ -16,7 +16,10 @@ Where things are (each module's one job):
   replay, pip-tools and uv), ``forge/`` (git, the local forge).
 - ``state/``: persistence, not a stage: the SQLite store and the run lock.
 - ``render``: text, JSON and Markdown output; ``terminal``: streams and the spinner;
-  ``http``: the one HTTP retry policy; ``ml/``: the torch family; ``demo/``: the offline demo.
+  ``secrets``: redaction at the output boundary; ``process``: a command in its own process
+  group; ``http``: the one HTTP retry policy; ``ml/``: the torch family; ``demo/``: the
+  offline demo; ``server/``: the webhook receiver (``depbot serve``).
+- ``lock/interpreters``: the interpreter of a lockfile's own Python.
 """
 
 __version__ = "0.1.0"
