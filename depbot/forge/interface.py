@@ -39,11 +39,15 @@ class PRRecord:
     """Markdown."""
     labels: tuple[str, ...] = ()
     """``dependencies`` plus the batch's kind."""
+    commit_message: str = ""
+    """The commit's message (subject, summary, ``updated-dependencies:`` trailer); empty: the
+    title and body."""
 
     @property
     def message(self) -> str:
-        """The record as a commit message: title, blank line, body."""
-        return f"{self.title}\n\n{self.body}".rstrip("\n") + "\n"
+        """The commit message: ``commit_message``, else title, blank line, body."""
+        text = self.commit_message or f"{self.title}\n\n{self.body}"
+        return text.rstrip("\n") + "\n"
 
 
 @dataclass(frozen=True)
@@ -97,3 +101,8 @@ class Forge(ABC):
     def close(self, batch_id: str, reason: str) -> bool:
         """Close a superseded batch with ``reason`` as comment; False when it is not depbot's
         (left alone) or does not exist."""
+
+    @abstractmethod
+    def dashboard(self, body: str) -> str | None:
+        """Publish the dashboard (Markdown): created once, then rewritten in place only when
+        ``body`` differs from what is there. Returns where it lives (issue URL, file path)."""
