@@ -45,9 +45,14 @@ class PRRecord:
 
     @property
     def message(self) -> str:
-        """The commit message: ``commit_message``, else title, blank line, body."""
-        text = self.commit_message or f"{self.title}\n\n{self.body}"
-        return text.rstrip("\n") + "\n"
+        """The commit message: ``commit_message``, else the full text."""
+        return (self.commit_message or self.full_text).rstrip("\n") + "\n"
+
+    @property
+    def full_text(self) -> str:
+        """Title, blank line, body: the whole record (the local forge keeps it as its commit
+        message, where ``depbot status`` and the user read it)."""
+        return f"{self.title}\n\n{self.body}".rstrip("\n") + "\n"
 
 
 @dataclass(frozen=True)

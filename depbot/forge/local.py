@@ -68,7 +68,7 @@ class LocalForge(Forge):
                 "conflict", branch, None, tip.sha, f"{branch} is checked out; not overwritten"
             )
 
-        commit = self._commits.commit(tree, base, record.message, batch_id)
+        commit = self._commits.commit(tree, base, record.full_text, batch_id)
         old = tip.sha if tip is not None else ZERO_OID
         try:
             self._git.run("update-ref", "-m", f"depbot: publish {batch_id}", ref, commit, old)
