@@ -242,7 +242,7 @@ class GitHubForge(Forge):
         pr = self.client.call(
             f"open the pull request of {branch}",
             lambda: repo.create_pull(
-                base=base, head=branch, title=record.title, body=body, maintainer_can_modify=True
+                base=base, head=branch, title=record.title, body=body
             ),
             ForgeError,
         )
@@ -316,7 +316,8 @@ class GitHubForge(Forge):
             lambda: list(repo.get_issues(state="all", labels=["dependencies"])),
             ForgeError,
         )
-        mine = [i for i in issues if i.title == DASHBOARD_TITLE and i.pull_request is None]
+        # a PR is an issue too; its page is /pull/N (reading ``pull_request`` would cost a call)
+        mine = [i for i in issues if i.title == DASHBOARD_TITLE and "/pull/" not in i.html_url]
         return min(mine, key=lambda i: i.number) if mine else None
 
     def _base(self) -> str:
