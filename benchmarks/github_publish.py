@@ -31,7 +31,7 @@ from depbot.forge.interface import PRRecord  # noqa: E402
 from depbot.github_api import GitHubSettings, Secret  # noqa: E402
 from tests.support.fake_github import FakeGitHub  # noqa: E402
 
-TOKEN = "ghs_benchmarkTOKEN"
+TOKEN = "ghs_benchmarkTOKEN"  # noqa: S105 - the fake API's own credential
 BATCHES = {
     "security": (b"requests==2.32.4\nidna==3.6\nnumpy==1.26.4\n", "security"),
     "minor": (b"requests==2.31.0\nidna==3.10\nnumpy==1.26.4\n", "minor"),

@@ -239,13 +239,22 @@ class GitHubForge(Forge):
     def _create_pr(self, branch: str, record: PRRecord, body: str) -> PullRequest:
         base = self._base()
         repo = self.client.repo
-        pr = self.client.call(
-            f"open the pull request of {branch}",
-            lambda: repo.create_pull(
-                base=base, head=branch, title=record.title, body=body
-            ),
-            ForgeError,
-        )
+        try:
+            pr = self.client.call(
+                f"open the pull request of {branch}",
+                lambda: repo.create_pull(base=base, head=branch, title=record.title, body=body),
+                ForgeError,
+            )
+        except ForgeError as exc:
+            # a retried POST whose first attempt went through (or a concurrent run) finds the
+            # PR already there: take that one over rather than fail
+            if "already exists" not in str(exc):
+                raise
+            found = self._find(branch)
+            if found.pr is None or found.pr.state != "open":
+                raise
+            self._sync(found.pr, record, body)
+            return found.pr
         self._add_labels(pr, record.labels)
         return pr
 

@@ -9,13 +9,22 @@ the same day renders the same text and the forge writes nothing.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from depbot.forge.interface import OpenBatch
+from depbot.forge.interface import Forge, OpenBatch
 from depbot.models import Skipped
 
-__all__ = ["BLOCKED_AFTER", "DASHBOARD_LIMIT", "Rollback", "dashboard_body", "superseded"]
+__all__ = [
+    "BLOCKED_AFTER",
+    "DASHBOARD_LIMIT",
+    "Rollback",
+    "Tidied",
+    "dashboard_body",
+    "superseded",
+    "tidy",
+]
 
 BLOCKED_AFTER = timedelta(days=7)
 """A rolled-back update older than this is flagged: "dependency updates blocked > 1 week"."""
@@ -86,6 +95,45 @@ def superseded(
                 (batch_id, "no update is left for this batch: it landed, or was withdrawn")
             )
     return tuple(closing)
+
+
+@dataclass(frozen=True)
+class Tidied:
+    """What ``tidy`` did after a run."""
+
+    closed: tuple[tuple[str, str], ...]
+    """``(batch id, reason)`` of each batch closed as superseded."""
+    dashboard: str | None
+    """Where the dashboard lives (issue URL, file path)."""
+
+
+def tidy(
+    forge: Forge,
+    *,
+    planned: Collection[str],
+    statuses: Mapping[str, str],
+    full_plan: bool,
+    rollbacks: Sequence[Rollback],
+    now: datetime,
+    source_errors: Sequence[str] = (),
+    skipped: Sequence[Skipped] = (),
+) -> Tidied:
+    """After the batches are published: close depbot's superseded batches (``superseded``),
+    then publish the dashboard of what stays open. The arguments are those of ``superseded``
+    and ``dashboard_body``."""
+    current = forge.open_batches()
+    mine = [b.id for b in current if b.ours]
+    closing = superseded(mine, planned, statuses, full_plan=full_plan)
+    closed = tuple((batch_id, why) for batch_id, why in closing if forge.close(batch_id, why))
+    gone = {batch_id for batch_id, _ in closed}
+    body = dashboard_body(
+        open_batches=[b for b in current if b.id not in gone],
+        rollbacks=rollbacks,
+        now=now,
+        source_errors=source_errors,
+        skipped=skipped,
+    )
+    return Tidied(closed, forge.dashboard(body))
 
 
 def _batches(open_batches: Sequence[OpenBatch]) -> str:

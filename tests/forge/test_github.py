@@ -309,3 +309,55 @@ def test_the_token_leaks_nowhere(
             assert TOKEN.encode() not in data and encoded.encode() not in data, path
     log_all = git(world.origin, "log", "--all", "--format=%B%an%ae%cn%ce")
     assert TOKEN not in log_all
+
+
+def test_a_pr_that_already_exists_is_taken_over(world: World) -> None:
+    world.forge().publish("minor", {"requirements.txt": NEW}, record())
+    # the open PR is not found by the first query (as if the list lagged behind), so depbot
+    # tries to create it and GitHub answers 422 "already exists"
+    world.api.fail("GET", r"/repos/octo/proj/pulls", (200, {}, []), (200, {}, []))
+
+    result = world.forge().publish("minor", {"requirements.txt": NEWER}, record("Bump again"))
+
+    assert result.pr and result.pr.endswith("/pull/1")
+    assert len(world.api.pulls()) == 1 and world.api.pulls()[0]["title"] == "Bump again"
+
+
+def test_pull_requests_are_read_across_pages(world: World) -> None:
+    for batch_id in ("major-a", "major-b", "major-c"):
+        world.forge().publish(batch_id, {"requirements.txt": NEW}, record(f"Bump {batch_id}"))
+    world.api.page_size_cap = 1
+    world.api.reset_log()
+
+    batches = world.forge().open_batches()
+
+    assert [b.title for b in batches] == ["Bump major-a", "Bump major-b", "Bump major-c"]
+    pages = [r for r in world.api.requests if r.path == "/repos/octo/proj/pulls"]
+    assert [r.query.get("page") for r in pages] == [None, "2", "3"]
+
+
+def test_an_unreachable_origin_is_a_forge_error_without_the_token(world: World) -> None:
+    git(world.repo, "remote", "set-url", "origin", str(world.repo / "missing.git"))
+    with pytest.raises(ForgeError, match="git fetch from origin failed") as caught:
+        world.forge().publish("minor", {"requirements.txt": NEW}, record())
+    assert TOKEN not in str(caught.value) and basic_credential(TOKEN) not in str(caught.value)
+
+
+def test_a_422_is_reported_with_githubs_message(world: World) -> None:
+    world.api.fail(
+        "POST",
+        r"/repos/octo/proj/pulls",
+        (
+            422,
+            {},
+            {
+                "message": "Validation Failed",
+                "errors": [{"resource": "PullRequest", "code": "custom", "message": "No commits"}],
+                "documentation_url": "https://docs.github.com/rest",
+            },
+        ),
+    )
+    with pytest.raises(
+        ForgeError, match=r"open the pull request .* 422 Validation Failed \(No commits\)"
+    ):
+        world.forge().publish("minor", {"requirements.txt": NEW}, record())
