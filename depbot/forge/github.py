@@ -11,6 +11,7 @@ labels differ from the record, so a rerun with nothing new makes no write call a
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +55,13 @@ CLOSED_MARK = "<!-- depbot:closed -->"
 _TRACKING = "refs/depbot/origin/"
 
 
-def _mark(batch_id: str) -> str:
-    return f"<!-- depbot:batch {batch_id} -->"
+def _mark(batch_id: str, record: PRRecord | None = None) -> str:
+    """The body's last line: whose PR this is and, with ``record``, a fingerprint of what it
+    proposes (so a proposal a maintainer declined is recognised even after its branch is gone)."""
+    if record is None:
+        return f"<!-- depbot:batch {batch_id} "
+    digest = hashlib.sha256(record.message.encode()).hexdigest()[:16]
+    return f"<!-- depbot:batch {batch_id} {digest} -->"
 
 
 def wants_github(choice: str, settings: GitHubSettings | None) -> bool:
@@ -113,7 +119,7 @@ class GitHubForge(Forge):
             raise ForgeError(f"{self._repo} has no commit to build {branch} on")
         old = self._remote_tips().get(batch_id)
         tip = self._commits.tip(old, batch_id) if old else None
-        body = f"{record.body.rstrip()}\n\n{_mark(batch_id)}\n"
+        body = f"{record.body.rstrip()}\n\n{_mark(batch_id, record)}\n"
         found = self._find(branch)
         url = found.pr.html_url if found.pr is not None else None
         if tip is not None and not tip.ours:
@@ -121,13 +127,14 @@ class GitHubForge(Forge):
             return Published(
                 "conflict", branch, url, tip.sha, f"{branch} has commits not made by depbot"
             )
+        if found.declined and found.pr is not None and _mark(batch_id, record) in body_of(found.pr):
+            # a maintainer closed the PR of exactly this proposal: it is not made again
+            sha = tip.sha if tip else None
+            return Published("unchanged", branch, url, sha, "its PR was closed by a maintainer")
         tree = self._commits.tree(batch_id, base, paths)
         if tree == self._commits.base_tree(base):
             sha = tip.sha if tip else None
             return Published("unchanged", branch, url, sha, "HEAD already has this content")
-        if found.declined and tip is not None and _same(tip, base, tree):
-            # a maintainer closed the PR of exactly this content: not proposed again
-            return Published("unchanged", branch, url, tip.sha, "its PR was closed by a maintainer")
         pushed = False
         if tip is None or not _same(tip, base, tree):
             commit = self._commits.commit(tree, base, record.message, batch_id)
@@ -411,4 +418,8 @@ def _same(tip: Tip, base: str, tree: str) -> bool:
 
 def _is_ours(pr: PullRequest) -> bool:
     ref = pr.head.ref
-    return ref.startswith("depbot/") and _mark(ref.removeprefix("depbot/")) in (pr.body or "")
+    return ref.startswith("depbot/") and _mark(ref.removeprefix("depbot/")) in body_of(pr)
+
+
+def body_of(pr: PullRequest) -> str:
+    return pr.body or ""

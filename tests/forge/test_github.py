@@ -189,10 +189,13 @@ def test_a_pr_closed_by_a_maintainer_is_not_reopened(world: World) -> None:
     world.api.reset_log()
 
     same = world.forge().publish("minor", {"requirements.txt": NEW}, record())
+    git(world.origin, "branch", "-D", "depbot/minor")  # "Delete branch" after closing
+    still = world.forge().publish("minor", {"requirements.txt": NEW}, record())
 
-    assert same.status == "unchanged" and "closed by a maintainer" in same.message
-    assert world.api.writes() == []
-    newer = world.forge().publish("minor", {"requirements.txt": NEWER}, record())
+    assert same.status == still.status == "unchanged"
+    assert "closed by a maintainer" in same.message
+    assert world.api.writes() == [] and world.origin_sha("depbot/minor") is None
+    newer = world.forge().publish("minor", {"requirements.txt": NEWER}, record("Bump idna to 3.8"))
     assert newer.status == "opened" and newer.pr and newer.pr.endswith("/pull/2")
 
 
@@ -298,7 +301,11 @@ def test_the_token_leaks_nowhere(
     calls = log.read_text()
     encoded = basic_credential(TOKEN)
     assert "push" in calls and "fetch" in calls
-    assert all("[env-header]" in line for line in calls.splitlines() if " push " in line)
+    network = [line for line in calls.splitlines() if " push " in line or " fetch " in line]
+    local = [line for line in calls.splitlines() if line not in network]
+    assert network and all(line.endswith("[env-header]") for line in network)
+    # the token is handed to the push and fetch only, no other git command sees it
+    assert local and not any("[env-header]" in line for line in local)
     for text in (calls, repr(forge.settings), str(forge.settings.token)):
         assert TOKEN not in text and encoded not in text
     for body in iter_bodies(world.api):
