@@ -60,7 +60,7 @@ def _mark(batch_id: str, record: PRRecord | None = None) -> str:
     proposes (so a proposal a maintainer declined is recognised even after its branch is gone)."""
     if record is None:
         return f"<!-- depbot:batch {batch_id} "
-    digest = hashlib.sha256(record.message.encode()).hexdigest()[:16]
+    digest = hashlib.sha256((record.proposal or record.message).encode()).hexdigest()[:16]
     return f"<!-- depbot:batch {batch_id} {digest} -->"
 
 
@@ -151,7 +151,11 @@ class GitHubForge(Forge):
             pr = self._create_pr(branch, record, body)
             return Published("opened", branch, pr.html_url, sha)
         reopened = found.pr.state != "open"
-        edited = self._sync(found.pr, record, body)
+        # the body is evidence for the branch's content: with the same content and proposal it
+        # stays as the run that produced it wrote it (a rerun's cached verdicts cost no test
+        # run, and remembered rollbacks read "previously-failed": not news for the reader)
+        fresh = pushed or reopened or _mark(batch_id, record) not in body_of(found.pr)
+        edited = self._sync(found.pr, record, body if fresh else None)
         status = "opened" if reopened else ("updated" if pushed or edited else "unchanged")
         return Published(status, branch, found.pr.html_url, sha)
 
@@ -265,12 +269,13 @@ class GitHubForge(Forge):
         self._add_labels(pr, record.labels)
         return pr
 
-    def _sync(self, pr: PullRequest, record: PRRecord, body: str) -> bool:
-        """Make ``pr`` say ``record`` (reopening it if depbot closed it); whether it wrote."""
+    def _sync(self, pr: PullRequest, record: PRRecord, body: str | None) -> bool:
+        """Make ``pr`` say ``record`` (reopening it if depbot closed it), its body ``body``
+        unless None; whether it wrote."""
         changes: dict[str, Any] = {}
         if pr.title != record.title:
             changes["title"] = record.title
-        if (pr.body or "") != body:
+        if body is not None and body_of(pr) != body:
             changes["body"] = body
         if pr.state != "open":
             changes["state"] = "open"

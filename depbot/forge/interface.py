@@ -42,6 +42,10 @@ class PRRecord:
     commit_message: str = ""
     """The commit's message (subject, summary, ``updated-dependencies:`` trailer); empty: the
     title and body."""
+    proposal: str = ""
+    """A stable key of what is proposed (the kept ``name==version`` list), free of run-specific
+    evidence: a hosted forge rewrites a PR's body only when this or the branch changes, and
+    recognises a proposal a maintainer declined. Empty: the commit message serves."""
 
     @property
     def message(self) -> str:

@@ -75,11 +75,13 @@ def pr_record(
         body = body[: BODY_LIMIT - 40].rstrip() + "\n\n… (truncated by depbot)\n"
     labels = ("dependencies", batch.kind.value)
     message = _commit_message(title, kept, rolled_back, direct)
+    proposal = "\n".join(sorted(f"{u.name}=={u.target}" for u in kept))
     return PRRecord(
         title=_redact(title, secrets),
         body=body,
         labels=labels,
         commit_message=_redact(message, secrets),
+        proposal=f"{batch.id}\n{proposal}",
     )
 
 

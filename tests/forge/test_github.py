@@ -368,3 +368,23 @@ def test_a_422_is_reported_with_githubs_message(world: World) -> None:
         ForgeError, match=r"open the pull request .* 422 Validation Failed \(No commits\)"
     ):
         world.forge().publish("minor", {"requirements.txt": NEW}, record())
+
+
+def test_evidence_alone_does_not_rewrite_the_body_of_an_unchanged_branch(world: World) -> None:
+    first = PRRecord(
+        "Bump idna", "- test runs: 3\n", ("dependencies", "minor"), proposal="idna==3.7"
+    )
+    world.forge().publish("minor", {"requirements.txt": NEW}, first)
+    world.api.reset_log()
+
+    cached = PRRecord("Bump idna", "- cached\n", ("dependencies", "minor"), proposal="idna==3.7")
+    rerun = world.forge().publish("minor", {"requirements.txt": NEW}, cached)
+    other = PRRecord("Bump idna", "- other\n", ("dependencies", "minor"), proposal="idna==3.8")
+    changed = world.forge().publish("minor", {"requirements.txt": NEW}, other)
+
+    assert rerun.status == "unchanged"
+    assert changed.status == "updated"
+    assert [(r.method, r.path) for r in world.api.writes()] == [
+        ("PATCH", "/repos/octo/proj/pulls/1")
+    ]
+    assert world.api.pulls()[0]["body"].startswith("- other\n")
