@@ -183,10 +183,20 @@ def _advisory(advisory: Advisory) -> str:
 def _rolled_back_section(rolled_back: Sequence[RolledBack], excerpt_lines: int) -> str:
     if not rolled_back:
         return ""
-    parts = ["### Rolled back"]
+    parts = [
+        "### Rolled back",
+        "These updates are left out of this pull request; depbot tries each again when a newer"
+        " release appears.",
+        "",
+    ]
     for r in rolled_back:
         u = r.update
-        parts.append(f"- **{_cell(u.name)}** {u.current} → {u.target}: {r.reason}")
+        line = f"- **{_cell(u.name)}** {u.current} → {u.target}: {r.reason}"
+        detail = r.detail.strip()
+        if r.reason != "tests-failed" and detail and "\n" not in detail and len(detail) < 200:
+            parts.append(f"{line} ({_cell(detail)})")
+            continue
+        parts.append(line)
         excerpt = _tail(r.detail, excerpt_lines)
         if excerpt:
             summary = "failing test output" if r.reason == "tests-failed" else "details"

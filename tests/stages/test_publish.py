@@ -282,3 +282,15 @@ def test_no_update_left_still_renders() -> None:
 def test_message_defaults_to_title_and_body_without_a_commit_message() -> None:
     record = PRRecord("t", "body\n")
     assert record.message == "t\n\nbody\n"
+
+
+def test_a_one_line_reason_stays_on_its_line() -> None:
+    kept = (update("idna", "3.6", "3.7"),)
+    rolled = (
+        RolledBack(update("six", "1.0", "1.1"), "previously-failed", "tests-failed on 2026-11-20"),
+    )
+
+    body = pr_record(Batch("minor", Kind.MINOR, kept), kept, rolled).body
+
+    assert "- **six** 1.0 → 1.1: previously-failed (tests-failed on 2026-11-20)\n" in body
+    assert "<details>" not in body
