@@ -239,11 +239,26 @@ def test_rate_limits_are_waited_out_then_the_call_succeeds(world: World) -> None
         ),
     )
 
+    world.api.fail(
+        "POST",
+        r"/repos/octo/proj/pulls",
+        (
+            403,
+            {"Retry-After": "5"},
+            {
+                "message": "You have exceeded a secondary rate limit. Please wait a few minutes.",
+                "documentation_url": "x",
+            },
+        ),
+    )
+
     published = world.forge().publish("minor", {"requirements.txt": NEW}, record())
 
     assert published.status == "opened"
     assert world.waits[0] == 3
     assert 0 < world.waits[1] <= 4
+    assert world.waits[2] == 5
+    assert len(world.api.pulls()) == 1
 
 
 def test_server_errors_exhaust_the_retries_and_name_the_call(world: World) -> None:
@@ -253,6 +268,7 @@ def test_server_errors_exhaust_the_retries_and_name_the_call(world: World) -> No
     with pytest.raises(ForgeError, match="find the pull request of depbot/minor") as caught:
         world.forge(retries=3).publish("minor", {"requirements.txt": NEW}, record())
 
+    assert "retries exhausted (502 answers)" in str(caught.value)
     assert TOKEN not in str(caught.value)
     assert len(world.waits) == 3
 

@@ -73,7 +73,8 @@ class _Answer(Exception):
 
 
 def _error(status: int, message: str, **extra: Any) -> _Answer:
-    return _Answer(status, {"message": message, "documentation_url": DOCS, **extra})
+    body = {"message": message, "documentation_url": DOCS, **extra, "status": str(status)}
+    return _Answer(status, body)
 
 
 class FakeGitHub:
