@@ -24,6 +24,7 @@ from depbot.errors import InputError
 from depbot.forge.commits import CommitBuilder, Tip, checked_id, checked_path
 from depbot.forge.git import Git
 from depbot.forge.interface import Forge, ForgeError, OpenBatch, PRRecord, Published
+from depbot.forge.origin import OriginBranches
 from depbot.github_api import (
     ApiBudget,
     GitHubClient,
@@ -52,7 +53,6 @@ LABELS = {
 """Colour and description of each label depbot creates when the repository lacks it."""
 CLOSED_MARK = "<!-- depbot:closed -->"
 """Appended to the body of a PR depbot closed itself: only such a PR is reopened later."""
-_TRACKING = "refs/depbot/origin/"
 
 
 def _mark(batch_id: str, record: PRRecord | None = None) -> str:
@@ -106,7 +106,7 @@ class GitHubForge(Forge):
         self._git = Git(repo)
         self._commits = CommitBuilder(repo, name=name, email=email, state_dir=state_dir)
         self._base_branch = base_branch
-        self._remote: dict[str, str] | None = None
+        self._origin = OriginBranches(self._git, self._auth_env, self._scrub)
         self._labels: set[str] | None = None
 
     # ------------------------------------------------------------------ Forge
@@ -117,7 +117,7 @@ class GitHubForge(Forge):
         base = self._commits.resolve("HEAD")
         if base is None:
             raise ForgeError(f"{self._repo} has no commit to build {branch} on")
-        old = self._remote_tips().get(batch_id)
+        old = self._origin.tips().get(batch_id)
         tip = self._commits.tip(old, batch_id) if old else None
         body = f"{record.body.rstrip()}\n\n{_mark(batch_id, record)}\n"
         found = self._find(branch)
@@ -138,8 +138,8 @@ class GitHubForge(Forge):
         pushed = False
         if tip is None or not _same(tip, base, tree):
             commit = self._commits.commit(tree, base, record.message, batch_id)
-            if not self._push(branch, commit, old):
-                current = self._remote_tips(refresh=True).get(batch_id)
+            if not self._origin.push(batch_id, commit, old):
+                current = self._origin.tips(refresh=True).get(batch_id)
                 self._note_conflict(found.pr, current or "", branch)
                 return Published(
                     "conflict", branch, url, current, f"{branch} moved while depbot pushed it"
@@ -167,7 +167,7 @@ class GitHubForge(Forge):
         )
         by_branch = {p.head.ref: p for p in pulls if _is_ours(p)}
         batches = []
-        for batch_id, sha in sorted(self._remote_tips().items()):
+        for batch_id, sha in sorted(self._origin.tips().items()):
             tip = self._commits.tip(sha, batch_id)
             pr = by_branch.get(f"depbot/{batch_id}")
             title = pr.title if pr is not None else tip.subject
@@ -179,7 +179,7 @@ class GitHubForge(Forge):
         """Close the batch's open PR with ``reason`` as comment and delete its branch; False
         (nothing touched) when the branch has a human's commits or nothing of depbot's exists."""
         branch = f"depbot/{checked_id(batch_id)}"
-        old = self._remote_tips().get(batch_id)
+        old = self._origin.tips().get(batch_id)
         tip = self._commits.tip(old, batch_id) if old else None
         if tip is not None and not tip.ours:
             return False
@@ -199,7 +199,7 @@ class GitHubForge(Forge):
                 f"close #{pr.number}", lambda: closing.edit(state="closed", body=body), ForgeError
             )
         if old is not None:
-            self._delete(branch, old)
+            self._origin.delete(batch_id, old)
         return True
 
     def dashboard(self, body: str) -> str | None:
@@ -364,54 +364,6 @@ class GitHubForge(Forge):
             "GIT_CONFIG_VALUE_1": header,
             "GIT_TERMINAL_PROMPT": "0",
         }
-
-    def _remote_tips(self, *, refresh: bool = False) -> dict[str, str]:
-        """batch id → sha of every ``depbot/*`` branch on origin, fetched once per forge."""
-        if self._remote is None or refresh:
-            args = ["fetch", "--quiet", "--no-tags", "--prune", "--no-write-fetch-head"]
-            if self._git.run("rev-parse", "--is-shallow-repository") == "true":
-                # only the tips: a shallow clone must not pull the whole history behind them
-                args.append("--depth=1")
-            args += ["origin", f"+refs/heads/depbot/*:{_TRACKING}*"]
-            status, _, err = self._git.attempt(*args, env=self._auth_env())
-            if status != 0:
-                raise ForgeError(self._scrub(f"git fetch from origin failed: {err.strip()}"))
-            out = self._git.run("for-each-ref", "--format=%(objectname) %(refname)", _TRACKING)
-            tips = {}
-            for line in out.splitlines():
-                sha, ref = line.split(" ", 1)
-                tips[ref.removeprefix(_TRACKING)] = sha
-            self._remote = tips
-        return self._remote
-
-    def _push(self, branch: str, commit: str, old: str | None) -> bool:
-        """Push ``commit`` to ``branch`` if it still is ``old`` (absent for None); False when
-        the lease refused it (someone else moved the branch)."""
-        ok = self._push_ref(f"{commit}:refs/heads/{branch}", branch, old)
-        if ok:
-            batch_id = branch.removeprefix("depbot/")
-            self._git.run("update-ref", f"{_TRACKING}{batch_id}", commit)
-            if self._remote is not None:
-                self._remote[batch_id] = commit
-        return ok
-
-    def _delete(self, branch: str, old: str) -> None:
-        if self._push_ref(f":refs/heads/{branch}", branch, old):
-            batch_id = branch.removeprefix("depbot/")
-            self._git.ok("update-ref", "-d", f"{_TRACKING}{batch_id}")
-            if self._remote is not None:
-                self._remote.pop(batch_id, None)
-
-    def _push_ref(self, refspec: str, branch: str, old: str | None) -> bool:
-        lease = f"--force-with-lease=refs/heads/{branch}:{old or ''}"
-        status, out, err = self._git.attempt(
-            "push", "--porcelain", "--no-verify", lease, "origin", refspec, env=self._auth_env()
-        )
-        if status == 0:
-            return True
-        if "stale info" in out or "stale info" in err or "fetch first" in out:
-            return False
-        raise ForgeError(self._scrub(f"git push of {branch} failed: {(err or out).strip()}"))
 
     def _scrub(self, text: str) -> str:
         return self.settings.token.scrub(text)

@@ -150,7 +150,7 @@ def test_a_human_push_is_left_alone_and_reported_once(world: World, tmp_path: Pa
 def test_a_push_racing_depbot_is_refused_by_the_lease(world: World, tmp_path: Path) -> None:
     forge = world.forge()
     forge.publish("minor", {"requirements.txt": NEW}, record())
-    forge._remote_tips()  # depbot's view of origin, as of now
+    forge._origin.tips()  # depbot's view of origin, as of now
     clone = tmp_path / "racer"
     git(tmp_path, "clone", "-q", "-b", "depbot/minor", str(world.origin), str(clone))
     git(clone, "commit", "-q", "--allow-empty", "-m", "racing commit")
