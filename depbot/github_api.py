@@ -82,6 +82,12 @@ class Secret:
     def __reduce__(self) -> Any:
         raise TypeError("a Secret is not serialised")
 
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: object) -> Secret:
+        return self
+
 
 def basic_credential(token: str) -> str:
     """The value of a basic ``Authorization`` header for ``token`` (GitHub's git over HTTPS)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import subprocess
 from pathlib import Path
@@ -117,3 +118,5 @@ def test_secret_hides_itself_and_scrubs_text() -> None:
     assert Secret("").scrub("text") == "text"
     with pytest.raises(TypeError):
         pickle.dumps(secret)
+    settings = settings_from({"GITHUB_TOKEN": TOKEN}, "git@github.com:o/p.git")
+    assert settings is not None and TOKEN not in repr(dataclasses.asdict(settings))

@@ -5,8 +5,10 @@ never touched), then pushed with a lease on the commit depbot last wrote there, 
 human pushed to is never overwritten: that batch is a ``conflict`` and its PR gets one comment.
 The token reaches git only through the environment of the one fetch or push that needs it (an
 ``http.<server>/.extraheader`` given as ``GIT_CONFIG_*`` variables), never argv or a file.
-Pull requests are found again by their head branch; one is written only when its title, body or
-labels differ from the record, so a rerun with nothing new makes no write call and no push.
+Pull requests are found again by their head branch (open first, then one depbot closed) and
+written only where they differ from the record: the title, missing labels, and the body when the
+branch's content or the proposal changed (the body is the evidence of the run that produced
+that content). So a rerun with nothing new makes no write call and no push.
 """
 
 from __future__ import annotations
