@@ -30,6 +30,7 @@ from depbot.errors import RunError
 
 __all__ = [
     "DEFAULT_API_URL",
+    "TOKEN_VARIABLES",
     "ApiBudget",
     "GitHubClient",
     "GitHubSettings",
@@ -40,6 +41,8 @@ __all__ = [
     "settings_from",
 ]
 
+TOKEN_VARIABLES = ("GITHUB_TOKEN", "DEPBOT_GITHUB_TOKEN")
+"""Where the token comes from; to be left out of the environment of every tool depbot runs."""
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_SERVER_URL = "https://github.com"
 _NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\Z")
@@ -120,7 +123,7 @@ def settings_from(env: Mapping[str, str], origin: str | None) -> GitHubSettings 
     The hosts that count as GitHub are github.com and the hosts of ``GITHUB_SERVER_URL`` and
     ``GITHUB_API_URL``; a URL that merely contains "github" elsewhere is not one.
     """
-    token = env.get("GITHUB_TOKEN") or env.get("DEPBOT_GITHUB_TOKEN")
+    token = next((env[name] for name in TOKEN_VARIABLES if env.get(name)), "")
     if not token:
         return None
     server = (env.get("GITHUB_SERVER_URL") or "").rstrip("/")
@@ -267,6 +270,21 @@ class GitHubClient:
             raise error(self._say(what, f"rate limited or failing: {exc}")) from None
         except (requests.RequestException, Urllib3Error) as exc:
             raise error(self._say(what, _transport(exc))) from None
+
+    def dispatch(self, event_type: str, payload: Mapping[str, Any]) -> None:
+        """``POST /repos/{owner}/{repo}/dispatches``: a ``repository_dispatch`` event (at most
+        10 top-level payload keys, GitHub's limit). Raises RunError when GitHub refuses."""
+        if len(payload) > 10:
+            raise RunError(f"a repository_dispatch payload has at most 10 keys, not {len(payload)}")
+        repo = self.repo
+        body = {"event_type": event_type, "client_payload": dict(payload)}
+        # PyGithub's create_repository_dispatch answers False on a refusal; this raises
+        self.call(
+            f"send the repository_dispatch {event_type!r}",
+            lambda: repo.requester.requestJsonAndCheck(
+                "POST", f"{repo.url}/dispatches", input=body
+            ),
+        )
 
     def _say(self, what: str, why: str) -> str:
         text = f"GitHub API ({self.settings.repository}): {what} failed: {why}"

@@ -120,3 +120,25 @@ def test_secret_hides_itself_and_scrubs_text() -> None:
         pickle.dumps(secret)
     settings = settings_from({"GITHUB_TOKEN": TOKEN}, "git@github.com:o/p.git")
     assert settings is not None and TOKEN not in repr(dataclasses.asdict(settings))
+
+
+def test_repository_dispatch_reaches_the_api() -> None:
+    from depbot.errors import RunError
+    from depbot.github_api import ApiBudget, GitHubClient, GitHubSettings
+    from tests.support.fake_github import FakeGitHub
+
+    with FakeGitHub("octo/proj", token=TOKEN) as api:
+        settings = GitHubSettings(Secret(TOKEN), "octo/proj", api.api, api.web, True)
+        client = GitHubClient(settings, throttle=False, budget=ApiBudget(1, sleep=lambda _: None))
+        payload = {"packages": ["requests"], "advisory": "GHSA-x", "delivery": "d-1"}
+
+        client.dispatch("security-advisory", payload)
+
+        assert api.repo.dispatches == [
+            {"event_type": "security-advisory", "client_payload": payload}
+        ]
+        with pytest.raises(RunError, match="at most 10 keys"):
+            client.dispatch("security-advisory", {str(i): i for i in range(11)})
+        api.token = "revoked"
+        with pytest.raises(RunError, match=r"repository_dispatch .* 401 Bad credentials"):
+            client.dispatch("security-advisory", payload)
