@@ -133,7 +133,9 @@ def gate_types(args: list[str]) -> int:
 
 
 def gate_pytest(args: list[str]) -> int:
-    python = ensure("test")
+    # the tests of the docs extension, the schemas and the workflows use the docs and tools pins
+    ensure_tools("docs")
+    python = ensure_tools("tools")
     # pytest's 5 (no tests collected) is a failure too: every non-zero exit is
     return run(
         python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
