@@ -12,7 +12,7 @@ from depbot import __version__  # noqa: E402
 
 project = "depbot"
 author = "the depbot authors"
-copyright = "the depbot authors"  # noqa: A001 - Sphinx's name for it
+copyright = "the depbot authors"
 release = __version__
 version = __version__
 
