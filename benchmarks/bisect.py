@@ -32,7 +32,6 @@ if sys.path and Path(sys.path[0] or ".").resolve() == _ROOT / "benchmarks":
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
-import io  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
@@ -195,10 +194,9 @@ def probe_env(index_url: str, caches: Path) -> dict[str, str]:
 
 def minor_updates(repo: Path, env: Mapping[str, str]) -> tuple[Update, ...]:
     """The updates of the demo's minor batch, as ``depbot plan`` batches them."""
-    from depbot.cli import Context, plan_repo
+    from depbot.app import plan_repo
 
-    ctx = Context(env=env, out=io.StringIO(), err=io.StringIO())
-    planned = plan_repo(repo, ctx)
+    planned = plan_repo(repo, env)
     minor = [b for b in planned.plan.batches if b.kind == Kind.MINOR]
     if len(minor) != 1:
         raise SystemExit(f"the demo plan has {len(minor)} minor batches, expected 1")

@@ -1,5 +1,8 @@
+"""``python -m depbot``: the command line."""
+
 import sys
 
 from depbot.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

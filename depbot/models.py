@@ -106,11 +106,23 @@ class Lockfile:
     """Requirements that are not ``==`` pins (editable installs, URLs); kept, never updated."""
 
     @property
+    def index_url(self) -> str | None:
+        """The first ``--index-url`` line written in the file, if any."""
+        return next((v for k, v in self.options if k in ("--index-url", "-i")), None)
+
+    @property
+    def extra_index_urls(self) -> tuple[str, ...]:
+        """The ``--extra-index-url`` lines written in the file, in order."""
+        return tuple(v for k, v in self.options if k == "--extra-index-url")
+
+    @property
     def index_urls(self) -> tuple[str, ...]:
-        """``--index-url`` then ``--extra-index-url`` values written in the file."""
+        """Where the file says it resolves: ``--index-url`` then ``--extra-index-url`` values.
+
+        The one reader of a lockfile's index lines; everything else asks these properties.
+        """
         primary = [v for k, v in self.options if k in ("--index-url", "-i")]
-        extra = [v for k, v in self.options if k == "--extra-index-url"]
-        return (*primary, *extra)
+        return (*primary, *self.extra_index_urls)
 
     def pin(self, name: str) -> Pin | None:
         """The pin of ``name``, if this lockfile has one."""

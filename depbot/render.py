@@ -15,7 +15,7 @@ from rich.table import Table
 
 from depbot.forge.interface import OpenBatch
 from depbot.models import Advisory, BatchOutcome, Plan, Update
-from depbot.stages.remember import BatchRecord, RollbackRecord
+from depbot.state.store import BatchRecord, RollbackRecord
 
 __all__ = [
     "plan_json",

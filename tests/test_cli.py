@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from depbot import __version__, cli
+from depbot import __version__, app, cli
 from depbot.cli import main
+from depbot.terminal import Context
 from tests.conftest import clean_env
 from tests.support.index_server import IndexServer, serve_index
 from tests.support.wheels import Dist
@@ -295,20 +296,16 @@ def test_main_defaults_to_the_process_streams(
     assert "--repo is not a directory" in capsys.readouterr().err
 
 
-def context(env: dict[str, str]) -> cli.Context:
-    return cli.Context(env=env, out=StringIO(), err=StringIO())
-
-
 def test_cache_dir_follows_the_platform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert context({"DEPBOT_CACHE_DIR": str(tmp_path)}).cache_dir() == tmp_path
+    assert app.cache_dir({"DEPBOT_CACHE_DIR": str(tmp_path)}) == tmp_path
     monkeypatch.setattr(sys, "platform", "linux")
-    assert context({"XDG_CACHE_HOME": "/xdg"}).cache_dir() == Path("/xdg/depbot")
-    assert context({}).cache_dir() == Path.home() / ".cache" / "depbot"
+    assert app.cache_dir({"XDG_CACHE_HOME": "/xdg"}) == Path("/xdg/depbot")
+    assert app.cache_dir({}) == Path.home() / ".cache" / "depbot"
     monkeypatch.setattr(sys, "platform", "darwin")
-    assert context({}).cache_dir() == Path.home() / "Library" / "Caches" / "depbot"
+    assert app.cache_dir({}) == Path.home() / "Library" / "Caches" / "depbot"
     monkeypatch.setattr(sys, "platform", "win32")
     local = str(tmp_path / "Local")
-    assert context({"LOCALAPPDATA": local}).cache_dir() == Path(local) / "depbot" / "Cache"
+    assert app.cache_dir({"LOCALAPPDATA": local}) == Path(local) / "depbot" / "Cache"
 
 
 def test_clean_env_has_no_pip_settings_but_its_own() -> None:
@@ -329,8 +326,6 @@ class _Terminal(StringIO):
 
 
 def test_progress_is_a_spinner_on_a_terminal_and_lines_otherwise() -> None:
-    from depbot.cli import Context
-
     piped = StringIO()
     ctx = Context(env={}, out=StringIO(), err=piped)
     with ctx.activity():

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from depbot.forge.git import depbot_dir
-from depbot.stages.remember import RunLock, probe_key
+from depbot.stages.verify import verdict_key as probe_key
+from depbot.state.lock import RunLock
 from tests.support.tiny_project import (
     TEST_COMMAND,
     TinyProject,

@@ -14,14 +14,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from depbot import render
+from depbot import app, render
 from depbot.demo.index_server import serve_index
 from depbot.demo.project import build_project, new_releases, old_releases
 from depbot.errors import InputError
 from depbot.forge.git import Git
 
 if TYPE_CHECKING:
-    from depbot.cli import Context
+    from depbot.terminal import Context
 
 __all__ = ["run_demo"]
 
@@ -40,8 +40,6 @@ def _demo_env(ctx_env: dict[str, str], index_url: str, cache: Path) -> dict[str,
 
 def run_demo(keep: Path | None, fmt: str, ctx: Context) -> int:
     """Builds the demo under ``keep`` (or a temporary folder) and runs the pipeline on it."""
-    from depbot.cli import Context, execute_run, plan_repo
-
     if keep is not None and keep.exists() and any(keep.iterdir()):
         raise InputError(f"{keep}: --keep needs a new or empty folder")
     root = keep.resolve() if keep is not None else Path(tempfile.mkdtemp(prefix="depbot-demo-"))
@@ -50,7 +48,6 @@ def run_demo(keep: Path | None, fmt: str, ctx: Context) -> int:
     try:
         with serve_index(root / "index", old_releases()) as index:
             env = _demo_env(dict(ctx.env), index.url, root / "cache")
-            demo_ctx = Context(env=env, out=ctx.out, err=ctx.err)
             ctx.progress(f"building the sample project and its index in {root}")
             project = build_project(root, index, env)
             # what arrived since the lockfile was compiled
@@ -58,12 +55,15 @@ def run_demo(keep: Path | None, fmt: str, ctx: Context) -> int:
 
             if say:
                 say.rule("depbot plan: what is new")
-            planned = plan_repo(project.repo, demo_ctx)
+            planned = app.plan_repo(project.repo, env)
             if say:
                 render.plan_text(planned.plan, say)
                 say.rule("depbot run --forge local: relock, test, bisect, publish")
-            with demo_ctx.activity():
-                _, outcomes, errors = execute_run(project.repo, demo_ctx, forge_choice="local")
+            with ctx.activity():
+                report = app.run_repo(
+                    project.repo, env, forge_choice="local", progress=ctx.progress
+                )
+            outcomes = report.outcomes
         if fmt == "json":
             ctx.out.write(render.to_json(render.run_json("manual", outcomes)) + "\n")
         elif fmt == "markdown":
@@ -82,8 +82,7 @@ def run_demo(keep: Path | None, fmt: str, ctx: Context) -> int:
                 markup=False,
                 highlight=False,
             )
-        failed = errors or any(o.status == "failed" for o in outcomes)
-        return 1 if failed else 0
+        return 1 if report.failed else 0
     finally:
         if keep is None:
             shutil.rmtree(root, ignore_errors=True)

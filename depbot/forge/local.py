@@ -3,7 +3,7 @@
 The commit is built in a separate, detached worktree under ``.git/depbot/worktrees/`` that never
 checks files out, so the user's HEAD, branch, index and working tree are not touched. The branch
 moves with a compare-and-swap ``update-ref``: a concurrent writer makes it fail, not lose work.
-Callers hold the run lock (``depbot.stages.remember.RunLock``) around ``publish``.
+Callers hold the run lock (``depbot.state.lock.RunLock``) around ``publish``.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ def index_urls(
     lockfiles contribute the union of their lines, in file order; the first ``--index-url``
     written is the primary.
     """
-    written_primary = [v for lf in lockfiles for k, v in lf.options if k in ("--index-url", "-i")]
-    written_extra = [v for lf in lockfiles for k, v in lf.options if k == "--extra-index-url"]
+    written_primary = [lf.index_url for lf in lockfiles if lf.index_url]
+    written_extra = [url for lf in lockfiles for url in lf.extra_index_urls]
     primary = written_primary[0] if written_primary else index_url
     extras = written_extra if written_extra else list(extra_index_urls)
     seen: dict[str, None] = {}

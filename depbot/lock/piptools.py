@@ -17,19 +17,9 @@ from pathlib import Path
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from depbot.lock.interface import (
-    CompileCommand,
-    LockBackend,
-    LockError,
-    LockIndex,
-    Unresolvable,
-    compile_scratch,
-    index_arguments,
-    index_options,
-    output_tail,
-    run_tool,
-    venv_python,
-)
+from depbot.lock.interface import LockBackend, LockError, LockIndex, Unresolvable
+from depbot.lock.replay import CompileCommand, index_arguments, index_options
+from depbot.lock.tool import compile_scratch, output_tail, run_tool, venv_python
 from depbot.models import Lockfile
 
 __all__ = ["PipToolsBackend", "compile_new", "resolver_message"]

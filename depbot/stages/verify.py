@@ -1,14 +1,17 @@
 """The verify stage: runs the project's tests in an isolated environment built from lockfiles.
 
-A :class:`TestEnv` is one virtual environment per batch: created once, then synced to each
+A :class:`TestEnv` is one virtual environment per run: created once, then synced to each
 probe's candidate lockfiles (never rebuilt, never the user's environment). The test command
 runs from the repository root without a shell, in its own process group, so a hang is killed
-with every process it started.
+with every process it started. A :class:`Prober` is bisect's probe for one batch: it relocks a
+subset of the batch, syncs the environment and runs the tests, or answers from the verdicts
+stored for the same inputs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shlex
@@ -18,25 +21,36 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING, Protocol
 
 from depbot.errors import RunError
 from depbot.lock.interface import LockBackend, LockError, LockIndex
-from depbot.models import TestResult
+from depbot.lock.requirements import parse_lockfile
+from depbot.models import TestResult, Update
+
+if TYPE_CHECKING:
+    from depbot.stages.relock import RelockResult
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-__all__ = ["LOG_TAIL_LINES", "TestEnv", "failing_tests", "is_package"]
+__all__ = [
+    "LOG_TAIL_LINES",
+    "LazyTestEnv",
+    "Prober",
+    "TestEnv",
+    "Verdicts",
+    "failing_tests",
+    "is_package",
+    "verdict_key",
+]
 
 LOG_TAIL_LINES = 60
 _LOG_TAIL_CHARS = 16_000
-_INDEX_LINE = re.compile(r"^\s*(-i|--index-url|--extra-index-url)(\s|=)", re.MULTILINE)
 _PYTEST_FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+::\S+)", re.MULTILINE)
 _UNITTEST_FAILED = re.compile(r"^(?:FAIL|ERROR): (\w+) \(([\w.]+)\)", re.MULTILINE)
 # what would let the user's interpreter settings reach the test environment
@@ -109,12 +123,7 @@ class TestEnv:
         self._python = self.backend.create_venv(self.path, self.env)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
 
     @property
@@ -135,7 +144,9 @@ class TestEnv:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text, encoding="utf-8")
                 written.append(target)
-            named = any(_INDEX_LINE.search(text) for text in files.values())
+            named = any(
+                parse_lockfile(PurePosixPath(name), text).index_urls for name, text in files.items()
+            )
             index = LockIndex() if named else self.index
             self.backend.sync(self.python, written, index, self.env)
         if is_package(self.repo):
@@ -238,3 +249,118 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     elif proc.poll() is None:
         proc.kill()
     proc.wait()
+
+
+# ---------------------------------------------------------------------------- probing
+
+Unit = tuple[Update, ...]
+
+
+def verdict_key(files: Mapping[str, bytes], test_command: str) -> str:
+    """A content hash of the tested lockfiles and the test command: equal inputs, equal key."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        content = files[path]
+        # Lengths delimit the fields, so no two different inputs share a byte stream.
+        digest.update(f"{len(path)}:{path}{len(content)}:".encode())
+        digest.update(content)
+    digest.update(f"{len(test_command)}:{test_command}".encode())
+    return digest.hexdigest()
+
+
+class Verdicts(Protocol):
+    """Where verdicts are kept between runs (``depbot.state.store.Store``)."""
+
+    def get_probe(self, key: str) -> TestResult | None: ...
+
+    def put_probe(self, key: str, result: TestResult) -> None: ...
+
+
+class LazyTestEnv:
+    """The run's one test environment, created on first use (a venv with pip costs seconds; a
+    sync between probes costs only what changed); a context manager that removes it."""
+
+    def __init__(self, make: Callable[[], TestEnv]) -> None:
+        self._make = make
+        self._stack = contextlib.ExitStack()
+        self._env: TestEnv | None = None
+
+    def __enter__(self) -> LazyTestEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def get(self) -> TestEnv:
+        if self._env is None:
+            self._env = self._stack.enter_context(self._make())
+        return self._env
+
+
+class Prober:
+    """Bisect's probe for one batch: the tests' verdict on the base plus some units.
+
+    ``relock`` regenerates the lockfiles for a set of updates (the relock stage, bound to the
+    run's backend); each set is relocked once. ``original`` is every lockfile's current text.
+    A verdict known from ``verdicts`` is reused, except for a set probed a second time in this
+    batch: that is bisect confirming a failure, which must be a real run, or a flaky failure
+    would convict an update on a remembered verdict.
+    """
+
+    def __init__(
+        self,
+        relock: Callable[[Sequence[Update]], RelockResult],
+        original: Mapping[str, str],
+        env: LazyTestEnv,
+        verdicts: Verdicts,
+        *,
+        test_command: str,
+        timeout: float,
+        progress: Callable[[str], None] = lambda _message: None,
+    ) -> None:
+        self._relock = relock
+        self.original = dict(original)
+        self._env = env
+        self._verdicts = verdicts
+        self.test_command = test_command
+        self._timeout = timeout
+        self._progress = progress
+        self._relocked: dict[frozenset[Update], RelockResult] = {}
+        self._probed: set[str] = set()
+        self.runs = 0
+        """Test runs actually spent (verdicts reused from the store do not count)."""
+
+    def relocked(self, units: Sequence[Unit]) -> RelockResult:
+        """The lockfiles relocked with ``units`` (remembered per set of updates)."""
+        updates = [u for unit in units for u in unit]
+        key = frozenset(updates)
+        if key not in self._relocked:
+            self._progress(f"relocking {len(units)} units")
+            self._relocked[key] = self._relock(updates)
+        return self._relocked[key]
+
+    def files(self, units: Sequence[Unit]) -> dict[str, str]:
+        """Every lockfile of the project, those touched by ``units`` relocked with them."""
+        files = dict(self.original)
+        if units:
+            files.update(self.relocked(units).files)
+        return files
+
+    def __call__(self, units: tuple[Unit, ...]) -> TestResult:
+        if units:
+            wanted = {u for unit in units for u in unit}
+            kept = set(self.relocked(units).kept)
+            if kept != wanted:
+                lost = sorted(u.name for u in wanted - kept)
+                return TestResult(False, f"does not resolve together: {', '.join(lost)}")
+        files = self.files(units)
+        key = verdict_key({p: t.encode() for p, t in files.items()}, self.test_command)
+        known = None if key in self._probed else self._verdicts.get_probe(key)
+        self._probed.add(key)
+        if known is not None:
+            return known
+        self._progress(f"testing {len(units)} units" if units else "testing the current lockfiles")
+        result = self._env.get().probe(files, self.test_command, self._timeout)
+        self.runs += 1
+        self._verdicts.put_probe(key, result)
+        return result

@@ -9,16 +9,9 @@ import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from depbot.lock.interface import (
-    LockBackend,
-    LockError,
-    LockIndex,
-    Unresolvable,
-    compile_command,
-    keep_preamble,
-    pin_argument,
-)
+from depbot.lock.interface import LockBackend, LockError, LockIndex, Unresolvable
 from depbot.lock.piptools import PipToolsBackend
+from depbot.lock.replay import compile_command, keep_preamble, pin_argument
 from depbot.lock.requirements import parse_lockfile
 from depbot.lock.uv import UvBackend
 from depbot.models import Lockfile

@@ -10,7 +10,8 @@ import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from depbot.lock.interface import CompileCommand, LockError, LockIndex, Unresolvable
+from depbot.lock.interface import LockError, LockIndex, Unresolvable
+from depbot.lock.replay import CompileCommand
 from depbot.lock.requirements import parse_lockfile
 from depbot.lock.uv import UvBackend, _for_uv, default_uv, uv_message
 from tests.support.locking import LockWorld, lock_world

@@ -27,7 +27,7 @@ from depbot.cli import main
 from depbot.demo.index_server import IndexServer, serve_index
 from depbot.demo.wheels import Dist
 from depbot.forge.git import depbot_dir
-from depbot.stages.remember import Store, store_path
+from depbot.state.store import Store, store_path
 from tests.conftest import clean_env
 
 __all__ = [

@@ -1,0 +1,254 @@
+"""The one composition root: builds depbot's collaborators for a repository and runs them.
+
+Configuration, the index, the advisory sources, the lock backend, the forge, the store and the
+scratch checkout are built here and nowhere else; the CLI, the demo and the webhook worker all
+call these functions. This module reads the environment mapping it is given (never
+``os.environ``) and decides which part of it each tool may see.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from depbot import pipeline
+from depbot.advisories import build_sources
+from depbot.config import Config, load_config
+from depbot.errors import InputError, RunError
+from depbot.index import build_index
+from depbot.lock.interface import LockBackend, LockIndex
+from depbot.models import BatchOutcome, Lockfile, Plan
+
+# What only `run` and `status` use is imported where they use it: `plan` starts without git,
+# the lock backends or the run store.
+if TYPE_CHECKING:
+    from depbot.forge.interface import Forge, OpenBatch
+    from depbot.state.store import BatchRecord, RollbackRecord
+
+__all__ = [
+    "PLAN_FRESHNESS",
+    "SECRET_VARIABLES",
+    "RunReport",
+    "StatusReport",
+    "build_backend",
+    "build_forge",
+    "cache_dir",
+    "plan_repo",
+    "repository",
+    "run_repo",
+    "secrets",
+    "state_dir",
+    "status_repo",
+]
+
+PLAN_FRESHNESS = 600.0
+"""Seconds an index page is trusted by ``plan`` (PyPI serves its simple pages for as long)."""
+SECRET_VARIABLES = (
+    "GITHUB_TOKEN",
+    "DEPBOT_GITHUB_TOKEN",
+    "DEPBOT_WEBHOOK_SECRET",
+    "SAFETY_API_KEY",
+)
+"""The variables of SPEC §8 (and Safety's key) whose values never reach an output."""
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+# ---------------------------------------------------------------------------- where things are
+
+
+def repository(path: Path) -> Path:
+    """``path`` resolved; InputError when it is not a directory."""
+    repo = path.resolve()
+    if not repo.is_dir():
+        raise InputError(f"{path}: --repo is not a directory")
+    return repo
+
+
+def cache_dir(env: Mapping[str, str]) -> Path:
+    """The per-user cache (HTTP pages), following each platform's convention."""
+    if env.get("DEPBOT_CACHE_DIR"):
+        return Path(env["DEPBOT_CACHE_DIR"])
+    if sys.platform == "win32" and env.get("LOCALAPPDATA"):
+        return Path(env["LOCALAPPDATA"]) / "depbot" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "depbot"
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "depbot"
+
+
+def state_dir(repo: Path) -> Path:
+    """depbot's state directory in the git directory of ``repo``; InputError when ``repo`` is
+    not a git repository (``run`` and ``status`` keep their branches and state in git)."""
+    from depbot.forge.git import depbot_dir
+    from depbot.forge.interface import ForgeError
+
+    try:
+        return depbot_dir(repo)
+    except ForgeError as exc:
+        if "not a git repository" not in str(exc):
+            raise
+        raise InputError(f"{repo}: not a git repository") from None
+
+
+def secrets(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The secret values set in ``env``: what no output may show."""
+    return tuple(env[n] for n in SECRET_VARIABLES if env.get(n))
+
+
+# ---------------------------------------------------------------------------- collaborators
+
+
+def _lockfiles(repo: Path, config: Config) -> tuple[Lockfile, ...]:
+    lockfiles = pipeline.discover_lockfiles(repo, config)
+    if not lockfiles:
+        raise InputError(
+            f"{repo}: no pip-compile or uv lockfile found in the root, requirements/ or"
+            " constraints/ (list others under 'lockfiles' in [tool.depbot])"
+        )
+    return lockfiles
+
+
+def build_backend(config: Config) -> LockBackend:
+    """The lock backend ``lock-backend`` names."""
+    from depbot.lock.piptools import PipToolsBackend
+    from depbot.lock.uv import UvBackend
+
+    return UvBackend() if config.lock_backend == "uv" else PipToolsBackend()
+
+
+def build_forge(choice: str, repo: Path, env: Mapping[str, str]) -> Forge:
+    """The forge ``--forge`` names (SPEC §8): ``auto`` is GitHub when a token and a GitHub
+    remote are present, else the local repository."""
+    from depbot.forge.local import LocalForge
+
+    token = env.get("GITHUB_TOKEN") or env.get("DEPBOT_GITHUB_TOKEN")
+    if choice == "github" or (choice == "auto" and token and _has_github_remote(repo)):
+        raise RunError("the GitHub forge is not available in this version; use --forge local")
+    return LocalForge(repo)
+
+
+def _has_github_remote(repo: Path) -> bool:
+    from depbot.forge.git import remote_url
+
+    return "github" in (remote_url(repo, "origin") or "")
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def plan_repo(
+    repo: Path, env: Mapping[str, str], *, freshness: float = PLAN_FRESHNESS
+) -> pipeline.Planned:
+    """Discover, check, classify and batch ``repo`` as it is on disk (writes nothing).
+
+    Index pages younger than ``freshness`` seconds are used without asking the index again.
+    """
+    config = load_config(repo, env)
+    lockfiles = _lockfiles(repo, config)
+    index = build_index(
+        config.index_url,
+        config.extra_index_urls,
+        lockfiles,
+        cache_dir(env) / "http",
+        freshness=freshness,
+    )
+    sources = build_sources(config.advisories, repo, config.osv_url, env)
+    return pipeline.plan(lockfiles, config, index, sources)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What ``run`` did: each batch's outcome, and the advisory sources that failed."""
+
+    config: Config
+    plan: Plan
+    outcomes: tuple[BatchOutcome, ...]
+
+    @property
+    def source_errors(self) -> tuple[str, ...]:
+        return self.plan.source_errors
+
+    @property
+    def failed(self) -> bool:
+        """Whether the run could not do its job (exit 1)."""
+        return bool(self.source_errors) or any(o.status == "failed" for o in self.outcomes)
+
+
+def run_repo(
+    repo: Path,
+    env: Mapping[str, str],
+    *,
+    trigger: str = "manual",
+    forge_choice: str = "local",
+    dry_run: bool = False,
+    retry: bool = False,
+    progress: Progress = _quiet,
+) -> RunReport:
+    """The whole pipeline on ``repo`` under its run lock, in a scratch checkout of HEAD."""
+    from depbot.forge.git import scratch_checkout
+    from depbot.state.lock import RunLock
+    from depbot.state.store import Store, store_path
+
+    state = state_dir(repo)
+    forge = build_forge(forge_choice, repo, env)
+    with RunLock(state / "lock", timeout=600), Store(store_path(state)) as store:
+        if retry:
+            store.clear_rollbacks()
+        run_id = store.start_run(trigger)
+        with scratch_checkout(repo, state / "work" / "checkout") as scratch:
+            config = load_config(scratch, env)
+            progress("checking the index and the advisories")
+            # a run acts on what it finds: every page is revalidated (a fix released a minute
+            # ago, announced by the advisory webhook, must be seen)
+            planned = plan_repo(scratch, env, freshness=0)
+            tools = pipeline.RunTools(
+                backend=build_backend(config),
+                index=LockIndex(config.index_url, config.extra_index_urls),
+                forge=forge,
+                store=store,
+                state_dir=state,
+                env=env,
+                progress=progress,
+                secrets=secrets(env),
+            )
+            outcomes = pipeline.run(
+                scratch, planned, config, tools, trigger=trigger, dry_run=dry_run
+            )
+        report = RunReport(config, planned.plan, outcomes)
+        store.finish_run(
+            run_id, "failed" if any(o.status == "failed" for o in outcomes) else "done"
+        )
+    return report
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """What is open on the forge and what depbot remembers, at ``now``."""
+
+    open_batches: tuple[OpenBatch, ...]
+    remembered: Mapping[str, BatchRecord]
+    rollbacks: tuple[RollbackRecord, ...]
+    now: datetime
+
+
+def status_repo(repo: Path, env: Mapping[str, str]) -> StatusReport:
+    """Open batches and rolled-back updates of ``repo`` (writes nothing but the store file)."""
+    from depbot.forge.local import LocalForge
+    from depbot.state.store import Store, store_path
+
+    state = state_dir(repo)
+    with Store(store_path(state)) as store:
+        remembered = {b.id: b for b in store.batches()}
+        rollbacks = store.rollbacks()
+    return StatusReport(
+        LocalForge(repo).open_batches(), remembered, rollbacks, datetime.now(timezone.utc)
+    )
