@@ -52,83 +52,37 @@ class KeySpec:
     description: str
 
 
+# fmt: off
 KEYS: tuple[KeySpec, ...] = (
-    KeySpec(
-        "test-command",
-        "string",
-        '"pytest -q"',
-        "Run from the repository root inside the test environment.",
-    ),
-    KeySpec(
-        "test-timeout",
-        "number",
-        "1800",
-        "Seconds before a test run is killed with its process group and counted as failing.",
-    ),
-    KeySpec(
-        "advisories",
-        "list of strings",
-        '["pip-audit"]',
-        "Advisory sources: pip-audit, osv, osv-dir:PATH, github, safety.",
-    ),
+    KeySpec("test-command", "string", '"pytest -q"',
+            "Run from the repository root inside the test environment."),
+    KeySpec("test-timeout", "number", "1800",
+            "Seconds before a test run is killed with its process group and counted as failing."),
+    KeySpec("advisories", "list of strings", '["pip-audit"]',
+            "Advisory sources: pip-audit, osv, osv-dir:PATH, github, safety."),
     KeySpec("osv-url", "string (URL)", '"https://api.osv.dev/v1"', "The OSV API base."),
-    KeySpec(
-        "index-url",
-        "string (URL)",
-        "as pip is configured, else PyPI",
-        "Where releases are looked up and locks resolved.",
-    ),
-    KeySpec(
-        "extra-index-urls",
-        "list of strings (URLs)",
-        "as pip is configured, else []",
-        "Further indexes searched beside index-url.",
-    ),
-    KeySpec(
-        "lockfiles",
-        "list of strings (paths)",
-        "[]",
-        "Lockfiles to use beside the discovered ones, relative to the repository.",
-    ),
-    KeySpec(
-        "lock-backend",
-        "string",
-        '"pip-tools"',
-        'How lockfiles are regenerated: "pip-tools" or "uv".',
-    ),
-    KeySpec(
-        "max-test-runs",
-        "integer",
-        "sized from the batch",
-        "Test runs one batch may spend, bisection included.",
-    ),
-    KeySpec(
-        "ignore",
-        "list of strings",
-        "[]",
-        'Updates to skip: a name, or "name specifier" for some versions only.',
-    ),
-    KeySpec(
-        "group",
-        "table of lists of names",
-        "{}",
-        "Extra families of packages that move together as one update.",
-    ),
-    KeySpec(
-        "allow-prereleases",
-        "boolean or list of names",
-        "false",
-        "Pre-releases allowed as targets: for every package (true) or for those named.",
-    ),
+    KeySpec("index-url", "string (URL)", "as pip is configured, else PyPI",
+            "Where releases are looked up and locks resolved."),
+    KeySpec("extra-index-urls", "list of strings (URLs)", "as pip is configured, else []",
+            "Further indexes searched beside index-url."),
+    KeySpec("lockfiles", "list of strings (paths)", "[]",
+            "Lockfiles to use beside the discovered ones, relative to the repository."),
+    KeySpec("lock-backend", "string", '"pip-tools"',
+            'How lockfiles are regenerated: "pip-tools" or "uv".'),
+    KeySpec("max-test-runs", "integer", "sized from the batch",
+            "Test runs one batch may spend, bisection included."),
+    KeySpec("ignore", "list of strings", "[]",
+            'Updates to skip: a name, or "name specifier" for some versions only.'),
+    KeySpec("group", "table of lists of names", "{}",
+            "Extra families of packages that move together as one update."),
+    KeySpec("allow-prereleases", "boolean or list of names", "false",
+            "Pre-releases allowed as targets: for every package (true) or for those named."),
     KeySpec("ml", "table", "{}", "ML pins (torch and its family), see the keys below."),
     KeySpec("ml.enabled", "boolean", "true", "Whether torch and its family move as one unit."),
-    KeySpec(
-        "ml.index-url",
-        "string (URL)",
-        "the lockfile's index line",
-        "Where the CUDA/CPU variant wheels live when no lockfile index line says.",
-    ),
+    KeySpec("ml.index-url", "string (URL)", "the lockfile's index line",
+            "Where the CUDA/CPU variant wheels live when no lockfile index line says."),
 )
+# fmt: on
 """Every key ``[tool.depbot]`` accepts: the unknown-key check and the docs read this table."""
 
 
