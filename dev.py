@@ -197,7 +197,9 @@ def gate_package(args: list[str]) -> int:
         suite = "--suite" in args
         lock = CONSTRAINTS / ("test.txt" if suite else "runtime.txt")
         target = f"{wheels[0]}[test]" if suite else str(wheels[0])
-        if run(*_pip(wheel_python), "-c", lock, target, cwd=work):
+        # the suite's tests of the docs extension, schemas and workflows use these pins too
+        tools = ("-r", CONSTRAINTS / "docs.txt", "-r", CONSTRAINTS / "tools.txt") if suite else ()
+        if run(*_pip(wheel_python), "-c", lock, target, *tools, cwd=work):
             return 1
         # from the temporary folder, so the source tree cannot be what is imported
         shown = subprocess.run(
