@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from depbot import pipeline
 from depbot.advisories import build_sources
 from depbot.config import SECRET_VARIABLES, Config, load_config
-from depbot.errors import InputError, RunError
+from depbot.errors import InputError
 from depbot.index import build_index
 from depbot.lock.interface import LockBackend, LockError, LockIndex
 from depbot.models import BatchOutcome, Lockfile, Plan
@@ -173,20 +173,18 @@ def build_backends(config: Config, env: Mapping[str, str]) -> BackendFor:
 
 
 def build_forge(choice: str, repo: Path, env: Mapping[str, str]) -> Forge:
-    """The forge ``--forge`` names (SPEC §8): ``auto`` is GitHub when a token and a GitHub
-    remote are present, else the local repository."""
+    """The forge ``--forge`` names (SPEC §8): ``github`` needs a token and the repository
+    (InputError naming what is missing); ``auto`` is GitHub when a token and a GitHub ``origin``
+    are present, else the local repository."""
     from depbot.forge.local import LocalForge
 
-    token = env.get("GITHUB_TOKEN") or env.get("DEPBOT_GITHUB_TOKEN")
-    if choice == "github" or (choice == "auto" and token and _has_github_remote(repo)):
-        raise RunError("the GitHub forge is not available in this version; use --forge local")
-    return LocalForge(repo)
+    if choice != "local":
+        from depbot.forge.github import GitHubForge, github_settings, wants_github
 
-
-def _has_github_remote(repo: Path) -> bool:
-    from depbot.forge.git import remote_url
-
-    return "github" in (remote_url(repo, "origin") or "")
+        settings = github_settings(repo, env)
+        if wants_github(choice, settings) and settings is not None:
+            return GitHubForge(repo, settings, state_dir=state_dir(repo))
+    return LocalForge(repo, state_dir=state_dir(repo))
 
 
 # ---------------------------------------------------------------------------- commands
@@ -303,15 +301,14 @@ class StatusReport:
     now: datetime
 
 
-def status_repo(repo: Path, env: Mapping[str, str]) -> StatusReport:
-    """Open batches and rolled-back updates of ``repo`` (writes nothing but the store file)."""
-    from depbot.forge.local import LocalForge
+def status_repo(repo: Path, env: Mapping[str, str], *, forge_choice: str = "auto") -> StatusReport:
+    """Open batches (and PRs) and rolled-back updates of ``repo`` (writes nothing but the store
+    file)."""
     from depbot.state.store import Store, store_path
 
     state = state_dir(repo)
     with Store(store_path(state)) as store:
         remembered = {b.id: b for b in store.batches()}
         rollbacks = store.rollbacks()
-    return StatusReport(
-        LocalForge(repo).open_batches(), remembered, rollbacks, datetime.now(timezone.utc)
-    )
+    forge = build_forge(forge_choice, repo, env)
+    return StatusReport(forge.open_batches(), remembered, rollbacks, datetime.now(timezone.utc))

@@ -24,6 +24,7 @@ __all__ = ["main"]
 
 FORMATS = ("text", "json", "markdown")
 TRIGGERS = ("weekly", "security", "manual")
+FORGES = ("local", "github", "auto")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,12 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the whole pipeline: relock, test, bisect, publish")
     common(run)
     run.add_argument("--trigger", choices=TRIGGERS, default="manual")
-    run.add_argument("--forge", choices=("local", "github", "auto"), default="auto")
+    run.add_argument("--forge", choices=FORGES, default="auto")
     run.add_argument("--dry-run", action="store_true", help="stop before publishing")
     run.add_argument(
         "--retry", action="store_true", help="try again the versions rolled back before"
     )
-    common(sub.add_parser("status", help="open batches and rolled-back updates"))
+    status = sub.add_parser("status", help="open batches and rolled-back updates")
+    common(status)
+    status.add_argument("--forge", choices=FORGES, default="auto")
     demo = sub.add_parser("demo", help="the whole pipeline on a throwaway project, offline")
     demo.add_argument("--keep", type=Path, metavar="DIR", help="build the demo in DIR, keep it")
     demo.add_argument("--format", choices=FORMATS, default="text", help="output format")
@@ -108,7 +111,7 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
-    status = app.status_repo(app.repository(args.repo), ctx.env)
+    status = app.status_repo(app.repository(args.repo), ctx.env, forge_choice=args.forge)
     doc = render.status_json(status.open_batches, status.remembered, status.rollbacks, status.now)
     if args.format == "json":
         ctx.out.write(render.to_json(doc) + "\n")
@@ -130,7 +133,7 @@ def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
 
     def run_security(repo: Path, packages: tuple[str, ...]) -> int:
         # the security batch holds every affected package; the event's are not ordered first yet
-        report = app.run_repo(repo, ctx.env, trigger="security", forge_choice="local")
+        report = app.run_repo(repo, ctx.env, trigger="security", forge_choice="auto")
         return _print_run("text", "security", report.outcomes, report.source_errors, ctx)
 
     return serve(args, ctx.env, ctx.err, run_security)

@@ -13,8 +13,9 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from depbot.advisories.interface import AdvisorySource
@@ -37,6 +38,7 @@ from depbot.models import (
 from depbot.stages.bisect import bisect, default_budget
 from depbot.stages.check import check
 from depbot.stages.classify import classify
+from depbot.stages.dashboard import tidy
 from depbot.stages.discover import discover, environments
 from depbot.stages.plan import make_plan
 from depbot.stages.publish import pr_record
@@ -109,6 +111,8 @@ class RunTools:
     progress: Callable[[str], None] = lambda _message: None
     secrets: tuple[str, ...] = ()
     """Values that must never appear in a PR body (tokens)."""
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    """The clock the dashboard measures ages with."""
 
 
 def batches_for(trigger: str, result: Plan) -> tuple[Batch, ...]:
@@ -155,13 +159,12 @@ def run(
             outcome = run_batch(
                 batch, prober, envs, config, tools, dry_run=dry_run,
                 published=published.get(batch.id), plan=planned.plan,
+                direct=_direct(planned.lockfiles),
             )  # fmt: skip
             _remember(outcome, tools.store, _batch_key(tools.base, outcome.kept, config))
             outcomes.append(outcome)
-    if not dry_run and trigger != "security":
-        proposed = {b.id for b in planned.plan.batches}
-        for batch_id in sorted(set(published) - proposed):
-            _close(batch_id, tools)
+    if not dry_run:
+        _tidy(planned, outcomes, tools, full_plan=trigger != "security")
     return tuple(outcomes)
 
 
@@ -175,11 +178,13 @@ def run_batch(
     dry_run: bool = False,
     published: OpenBatch | None = None,
     plan: Plan | None = None,
+    direct: Collection[str] | None = None,
 ) -> BatchOutcome:
     """One batch through remember → relock → baseline → verify → bisect → publish.
 
     ``published``: depbot's branch of this batch on the forge; when the store says it holds
-    exactly these updates on this base, nothing is relocked or tested again.
+    exactly these updates on this base, nothing is relocked or tested again. ``direct``: the
+    packages a source file asks for (the commit's ``updated-dependencies`` trailer).
     """
     rolled: list[RolledBack] = []
 
@@ -263,6 +268,8 @@ def run_batch(
         passing=passing,
         secrets=tools.secrets,
         moved=moved,
+        index_url=config.index_url,
+        direct=direct,
     )
     changed = {p: t.encode() for p, t in files.items() if t != prober.original[p]}
     result = tools.forge.publish(batch.id, changed, record)
@@ -312,6 +319,14 @@ def _prober(
     )
 
 
+def _direct(lockfiles: Sequence[Lockfile]) -> frozenset[str] | None:
+    """The packages a source file asks for; None when no lockfile says (no ``# via`` lines)."""
+    pins = [p for lf in lockfiles for p in lf.pins]
+    if not any(p.via for p in pins):
+        return None
+    return frozenset(p.name for p in pins if p.direct)
+
+
 def _batch_key(base: str, updates: Sequence[Update], config: Config) -> str:
     """What a published branch holds: the base commit, the updates with their targets and
     the test command that passed them."""
@@ -335,12 +350,26 @@ def _pending(moved: tuple[Moved, ...], batch: Batch, plan: Plan | None) -> tuple
     return tuple(dataclasses.replace(m, pending=elsewhere.get(m.name)) for m in moved)
 
 
-def _close(batch_id: str, tools: RunTools) -> None:
-    """A branch whose batch is no longer proposed (its updates moved on or were merged)."""
-    reason = "no update of this batch is proposed any more"
-    if tools.forge.close(batch_id, reason):
+def _tidy(
+    planned: Planned, outcomes: Sequence[BatchOutcome], tools: RunTools, *, full_plan: bool
+) -> None:
+    """Close the batches no longer proposed (their updates moved on or were merged), then
+    publish the dashboard of what stays open."""
+    tidied = tidy(
+        tools.forge,
+        planned={b.id for b in planned.plan.batches},
+        statuses={o.batch.id: o.status for o in outcomes},
+        full_plan=full_plan,
+        rollbacks=tools.store.rollbacks(),
+        now=tools.now(),
+        source_errors=planned.plan.source_errors,
+        skipped=planned.plan.skipped,
+    )
+    for batch_id, reason in tidied.closed:
         tools.progress(f"depbot/{batch_id}: closed ({reason})")
         tools.store.record_batch(batch_id, branch=f"depbot/{batch_id}", status="closed")
+    if tidied.dashboard:
+        tools.progress(f"dashboard: {tidied.dashboard}")
 
 
 def _remember(outcome: BatchOutcome, store: Store, key: str) -> None:

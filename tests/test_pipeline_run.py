@@ -338,12 +338,16 @@ def test_a_second_run_waits_for_the_run_lock(tmp_path: Path, template: Path) -> 
             assert [r.status for r in store.runs()] == ["done"]
 
 
-def test_the_github_forge_is_refused_before_anything_runs(tmp_path: Path, template: Path) -> None:
+def test_the_github_forge_without_a_token_is_refused_before_anything_runs(
+    tmp_path: Path, template: Path
+) -> None:
     with tiny_project(tmp_path, template, release("alpha", "1.1")) as project:
         code, out, err = project.depbot("run", "--forge", "github", "--format", "json")
-        assert (code, out) == (1, "")
-        assert "the GitHub forge is not available" in err
+        assert (code, out) == (2, "")
+        assert "--forge github needs GITHUB_TOKEN" in err
         assert project.branches() == []
+        with project.store() as store:
+            assert store.runs() == ()
 
 
 def test_run_outside_a_git_repository_is_bad_input(tmp_path: Path, template: Path) -> None:

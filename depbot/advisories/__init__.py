@@ -15,6 +15,7 @@ from depbot.advisories.interface import AdvisorySource, AdvisorySourceError
 from depbot.advisories.merge import merge
 
 if TYPE_CHECKING:
+    from depbot.advisories.github import GitHubAlertsSource
     from depbot.advisories.osv import OSVSource
     from depbot.advisories.osv_dir import OSVDirSource
     from depbot.advisories.pip_audit import PipAuditSource
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AdvisorySource",
     "AdvisorySourceError",
+    "GitHubAlertsSource",
     "OSVDirSource",
     "OSVSource",
     "PipAuditSource",
@@ -34,6 +36,7 @@ __all__ = [
 _OSV_DIR = "osv-dir:"
 
 _LAZY = {
+    "GitHubAlertsSource": "depbot.advisories.github",
     "OSVSource": "depbot.advisories.osv",
     "OSVDirSource": "depbot.advisories.osv_dir",
     "PipAuditSource": "depbot.advisories.pip_audit",
@@ -75,7 +78,15 @@ def build_sources(
 
             sources.append(SafetySource(repo, env))
         elif spec == "github":
-            raise AdvisorySourceError("the github source is not available yet")
+            from depbot.advisories.github import GitHubAlertsSource
+            from depbot.forge.interface import ForgeError
+            from depbot.github_api import github_settings
+
+            try:
+                settings = github_settings(repo, env)
+            except ForgeError:  # not a git repository: no origin to read the repository from
+                settings = None
+            sources.append(GitHubAlertsSource(settings))
         else:
             raise AdvisorySourceError(f"unknown advisory source {spec!r}")
     return sources

@@ -59,6 +59,22 @@ class Git:
             stderr = (exc.stderr or "").strip().removeprefix("stderr:").strip(" '\n")
             raise ForgeError(f"git {args[0]} failed in {self.cwd}: {stderr}") from None
 
+    def attempt(self, *args: str, env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+        """``(exit status, stdout, stderr)`` of the command, which may fail (a push that a lease
+        refuses says why on its output)."""
+        merged = {**self._env, **(env or {})}
+        command = [git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", *args]
+        try:
+            status, out, err = self._git.execute(
+                command,
+                env=merged or None,
+                with_extended_output=True,
+                with_exceptions=False,
+            )
+        except GitCommandNotFound as exc:
+            raise ForgeError(f"git is not installed or not on PATH: {exc}") from None
+        return int(status), str(out), str(err)
+
     def ok(self, *args: str) -> bool:
         """Whether the command exits with 0 (for questions such as "does this ref exist")."""
         try:

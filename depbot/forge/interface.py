@@ -39,10 +39,23 @@ class PRRecord:
     """Markdown."""
     labels: tuple[str, ...] = ()
     """``dependencies`` plus the batch's kind."""
+    commit_message: str = ""
+    """The commit's message (subject, summary, ``updated-dependencies:`` trailer); empty: the
+    title and body."""
+    proposal: str = ""
+    """A stable key of what is proposed (the kept ``name==version`` list), free of run-specific
+    evidence: a hosted forge rewrites a PR's body only when this or the branch changes, and
+    recognises a proposal a maintainer declined. Empty: the commit message serves."""
 
     @property
     def message(self) -> str:
-        """The record as a commit message: title, blank line, body."""
+        """The commit message: ``commit_message``, else the full text."""
+        return (self.commit_message or self.full_text).rstrip("\n") + "\n"
+
+    @property
+    def full_text(self) -> str:
+        """Title, blank line, body: the whole record (the local forge keeps it as its commit
+        message, where ``depbot status`` and the user read it)."""
         return f"{self.title}\n\n{self.body}".rstrip("\n") + "\n"
 
 
@@ -97,3 +110,8 @@ class Forge(ABC):
     def close(self, batch_id: str, reason: str) -> bool:
         """Close a superseded batch with ``reason`` as comment; False when it is not depbot's
         (left alone) or does not exist."""
+
+    @abstractmethod
+    def dashboard(self, body: str) -> str | None:
+        """Publish the dashboard (Markdown): created once, then rewritten in place only when
+        ``body`` differs from what is there. Returns where it lives (issue URL, file path)."""

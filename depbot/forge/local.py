@@ -8,31 +8,21 @@ Callers hold the run lock (``depbot.state.lock.RunLock``) around ``publish``.
 
 from __future__ import annotations
 
-import re
-import shutil
+import os
+import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from depbot.forge.commits import BATCH_TRAILER, CommitBuilder, Tip, checked_id, checked_path
 from depbot.forge.git import ZERO_OID, Git, depbot_dir
 from depbot.forge.interface import Forge, ForgeError, OpenBatch, PRRecord, Published
 
-__all__ = ["BATCH_TRAILER", "LocalForge"]
+__all__ = ["BATCH_TRAILER", "DASHBOARD_FILE", "LocalForge"]
 
-BATCH_TRAILER = "Depbot-Batch"
-"""The trailer that marks a commit as depbot's, naming its batch."""
+DASHBOARD_FILE = "dashboard.md"
+"""The local dashboard, in depbot's state directory."""
 
-_BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _PREFIX = "refs/heads/depbot/"
-
-
-@dataclass(frozen=True)
-class _Tip:
-    sha: str
-    parents: tuple[str, ...]
-    tree: str
-    ours: bool
-    subject: str
 
 
 class LocalForge(Forge):
@@ -48,21 +38,15 @@ class LocalForge(Forge):
     ) -> None:
         self._repo = repo
         self._git = Git(repo)
-        self._email = email
-        self._identity = {
-            "GIT_AUTHOR_NAME": name,
-            "GIT_AUTHOR_EMAIL": email,
-            "GIT_COMMITTER_NAME": name,
-            "GIT_COMMITTER_EMAIL": email,
-        }
+        self._commits = CommitBuilder(repo, name=name, email=email, state_dir=state_dir)
         self._state_dir = state_dir
 
     # ------------------------------------------------------------------ Forge
 
     def publish(self, batch_id: str, files: Mapping[str, bytes], record: PRRecord) -> Published:
-        branch = f"depbot/{_checked_id(batch_id)}"
+        branch = f"depbot/{checked_id(batch_id)}"
         ref = f"refs/heads/{branch}"
-        paths = {_checked_path(p): content for p, content in files.items()}
+        paths = {checked_path(p): content for p, content in files.items()}
         base = self._resolve("HEAD")
         if base is None:
             raise ForgeError(f"{self._repo} has no commit to build {branch} on")
@@ -72,11 +56,10 @@ class LocalForge(Forge):
                 "conflict", branch, None, tip.sha, f"{branch} has commits not made by depbot"
             )
 
-        with self._worktree(batch_id, base) as work:
-            tree = self._tree(work, paths)
+        tree = self._commits.tree(batch_id, base, paths)
         if tip is not None and tip.parents == (base,) and tip.tree == tree:
             return Published("unchanged", branch, tip.sha, tip.sha)
-        if tree == self._git.run("rev-parse", f"{base}^{{tree}}"):
+        if tree == self._commits.base_tree(base):
             # Nothing to propose: the user's HEAD already holds these lockfiles.
             sha = tip.sha if tip is not None else None
             return Published("unchanged", branch, sha, sha, "HEAD already has this content")
@@ -85,8 +68,7 @@ class LocalForge(Forge):
                 "conflict", branch, None, tip.sha, f"{branch} is checked out; not overwritten"
             )
 
-        message = f"{record.message.rstrip()}\n\n{BATCH_TRAILER}: {batch_id}\n".encode()
-        commit = self._git.run("commit-tree", tree, "-p", base, stdin=message, env=self._identity)
+        commit = self._commits.commit(tree, base, record.full_text, batch_id)
         old = tip.sha if tip is not None else ZERO_OID
         try:
             self._git.run("update-ref", "-m", f"depbot: publish {batch_id}", ref, commit, old)
@@ -113,113 +95,36 @@ class LocalForge(Forge):
 
     def close(self, batch_id: str, reason: str) -> bool:
         """Delete depbot's branch of a superseded batch (``reason`` goes to the reflog only)."""
-        ref = f"refs/heads/depbot/{_checked_id(batch_id)}"
+        ref = f"refs/heads/depbot/{checked_id(batch_id)}"
         tip = self._tip(ref, batch_id)
         if tip is None or not tip.ours or ref in self._checked_out_branches():
             return False
         return self._git.ok("update-ref", "-m", f"depbot: close: {reason}", "-d", ref, tip.sha)
 
+    def dashboard(self, body: str) -> str:
+        """Write the dashboard to ``dashboard.md`` in the state directory, atomically and only
+        when its text changes; returns its path."""
+        path = (self._state_dir or depbot_dir(self._repo)) / DASHBOARD_FILE
+        if path.is_file() and path.read_text(encoding="utf-8") == body:
+            return str(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".dashboard-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(body)
+        Path(tmp).replace(path)
+        return str(path)
+
     # ------------------------------------------------------------------ git
 
     def _resolve(self, rev: str) -> str | None:
-        try:
-            return self._git.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
-        except ForgeError:
-            return None
+        return self._commits.resolve(rev)
 
-    def _tip(self, ref: str, batch_id: str) -> _Tip | None:
+    def _tip(self, ref: str, batch_id: str) -> Tip | None:
         sha = self._resolve(ref)
-        if sha is None:
-            return None
-        fields = self._git.run("log", "-1", "--format=%P%x00%T%x00%ce%x00%s%x00%B", sha).split("\0")
-        parents, tree, committer, subject, body = fields
-        trailer = f"{BATCH_TRAILER}: {batch_id}"
-        ours = committer == self._email and trailer in body.splitlines()
-        return _Tip(sha, tuple(parents.split()), tree, ours, subject)
+        return None if sha is None else self._commits.tip(sha, batch_id)
 
     def _checked_out_branches(self) -> set[str]:
         out = self._git.run("worktree", "list", "--porcelain")
         return {
             line.removeprefix("branch ") for line in out.splitlines() if line.startswith("branch ")
         }
-
-    def _worktree(self, batch_id: str, base: str) -> _Worktree:
-        root = (self._state_dir or depbot_dir(self._repo)) / "worktrees"
-        return _Worktree(self._git, root / batch_id, base)
-
-    def _tree(self, work: Git, files: Mapping[str, bytes]) -> str:
-        for path, content in sorted(files.items()):
-            blob = work.run("hash-object", "-w", "--no-filters", "--stdin", stdin=content)
-            mode = _mode_in_index(work, path)
-            work.run("update-index", "--add", "--cacheinfo", f"{mode},{blob},{path}")
-        return work.run("write-tree")
-
-
-class _Worktree:
-    """A detached worktree of ``base`` with only its index populated; removed on exit, and
-    cleaned up first if a killed run left one behind."""
-
-    def __init__(self, repo: Git, path: Path, base: str) -> None:
-        self._repo = repo
-        self._path = path
-        self._base = base
-
-    def __enter__(self) -> Git:
-        self._remove()
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._repo.run("worktree", "add", "--detach", "--no-checkout", str(self._path), self._base)
-        admin = _admin_dir(self._path)
-        # Pinned explicitly so a GIT_DIR or GIT_INDEX_FILE inherited from the caller's
-        # environment can never redirect these writes to the user's index.
-        work = Git(
-            self._path,
-            {
-                "GIT_DIR": str(admin),
-                "GIT_WORK_TREE": str(self._path),
-                "GIT_INDEX_FILE": str(admin / "index"),
-            },
-        )
-        work.run("read-tree", self._base)
-        return work
-
-    def __exit__(self, *exc: object) -> None:
-        self._remove()
-
-    def _remove(self) -> None:
-        registered = self._repo.run("worktree", "list", "--porcelain").splitlines()
-        target = self._path.resolve()
-        if any(Path(line.removeprefix("worktree ")).resolve() == target for line in registered):
-            # Twice forced: also removes a worktree a killed ``worktree add`` left locked.
-            self._repo.ok("worktree", "remove", "--force", "--force", str(self._path))
-        if self._path.exists():
-            shutil.rmtree(self._path)
-        self._repo.run("worktree", "prune")
-
-
-def _admin_dir(worktree: Path) -> Path:
-    text = (worktree / ".git").read_text(encoding="utf-8").strip()
-    if not text.startswith("gitdir:"):
-        raise ForgeError(f"{worktree} is not a linked worktree")
-    return Path(text.removeprefix("gitdir:").strip())
-
-
-def _mode_in_index(work: Git, path: str) -> str:
-    """Keep the mode of a file that exists (an executable stays executable)."""
-    entry = work.run("ls-files", "--stage", "--", path)
-    mode = entry.split(" ", 1)[0] if entry else ""
-    return mode if mode in ("100644", "100755") else "100644"
-
-
-def _checked_id(batch_id: str) -> str:
-    if not _BATCH_ID.match(batch_id) or ".." in batch_id or batch_id.endswith(".lock"):
-        raise ForgeError(f"invalid batch id for a branch name: {batch_id!r}")
-    return batch_id
-
-
-def _checked_path(path: str) -> str:
-    pure = PurePosixPath(path)
-    if pure.is_absolute() or not pure.parts or ".." in pure.parts or "\\" in path:
-        raise ForgeError(f"lockfile path must be relative to the repository: {path!r}")
-    if pure.parts[0] == ".git":
-        raise ForgeError(f"refusing to write inside .git: {path!r}")
-    return pure.as_posix()

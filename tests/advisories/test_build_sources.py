@@ -8,6 +8,7 @@ import pytest
 
 from depbot.advisories import (
     AdvisorySourceError,
+    GitHubAlertsSource,
     OSVDirSource,
     OSVSource,
     PipAuditSource,
@@ -42,7 +43,18 @@ def test_every_spec_maps_to_its_source(tmp_path: Path) -> None:
     assert isinstance(audit, PipAuditSource) and audit.osv_url == "http://127.0.0.1:1/v1"
 
 
-@pytest.mark.parametrize(("spec", "message"), [("github", "not available yet"), ("x", "unknown")])
-def test_unavailable_specs(tmp_path: Path, spec: str, message: str) -> None:
-    with pytest.raises(AdvisorySourceError, match=message):
-        build_sources([spec], tmp_path, "http://127.0.0.1:1/v1", {})
+def test_unknown_specs(tmp_path: Path) -> None:
+    with pytest.raises(AdvisorySourceError, match="unknown"):
+        build_sources(["x"], tmp_path, "http://127.0.0.1:1/v1", {})
+
+
+def test_the_github_spec_reads_its_settings_from_the_environment(tmp_path: Path) -> None:
+    env = {"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "octo/proj"}
+    (source,) = build_sources(["github"], tmp_path, "http://127.0.0.1:1/v1", env)
+    assert isinstance(source, GitHubAlertsSource) and source.spec == "github"
+    assert source.settings is not None and source.settings.repository == "octo/proj"
+
+    (unset,) = build_sources(["github"], tmp_path, "http://127.0.0.1:1/v1", {})
+    assert isinstance(unset, GitHubAlertsSource)
+    with pytest.raises(AdvisorySourceError, match="GITHUB_TOKEN"):
+        unset.advisories([])

@@ -375,7 +375,7 @@ def test_status_lists_the_open_batches(scenario: Result) -> None:
         assert batch["branch"] == f"depbot/{batch_id}"
         assert batch["commit"] == scenario.tips[batch["branch"]]
         assert batch["status"] != "edited by someone else"
-    assert batches["minor"]["title"] == "depbot: minor updates (18)"
+    assert batches["minor"]["title"] == "Bump the minor batch with 18 updates"
 
 
 def test_status_lists_the_rolled_back_updates_as_fresh(scenario: Result) -> None:

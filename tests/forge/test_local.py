@@ -249,3 +249,19 @@ def test_state_lives_in_the_common_git_dir_of_a_linked_worktree(repo: Path, tmp_
 def test_not_a_repository_is_a_forge_error(tmp_path: Path) -> None:
     with pytest.raises(ForgeError, match="rev-parse failed"):
         git_common_dir(tmp_path)
+
+
+def test_the_local_dashboard_is_a_file_rewritten_only_when_it_changes(repo: Path) -> None:
+    forge = LocalForge(repo)
+
+    where = forge.dashboard("# depbot dashboard\n")
+    path = Path(where)
+    assert path == depbot_dir(repo) / "dashboard.md"
+    assert path.read_text() == "# depbot dashboard\n"
+    inode = path.stat().st_ino
+
+    assert forge.dashboard("# depbot dashboard\n") == where
+    assert path.stat().st_ino == inode  # not replaced
+    forge.dashboard("# depbot dashboard\n\nnumpy blocked\n")
+    assert path.read_text().endswith("numpy blocked\n")
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".dashboard-")]

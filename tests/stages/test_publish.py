@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+import yaml
 from packaging.version import Version
 
+from depbot.forge.interface import PRRecord
 from depbot.models import Advisory, Batch, Kind, RolledBack, TestResult, Update, canonicalize_name
-from depbot.stages.publish import EXCERPT_LINES, pr_record
+from depbot.stages.publish import BODY_LIMIT, EXCERPT_LINES, pr_record, release_page, update_type
 
 
 def update(
@@ -51,7 +56,7 @@ def test_security_batch_body() -> None:
         passing=PASSING,
     )
 
-    assert record.title == "depbot: security updates (2)"
+    assert record.title == "Bump the security batch with 2 updates"
     assert record.labels == ("dependencies", "security")
     assert record.body == (
         "Updates the `depbot/security` batch.\n"
@@ -74,6 +79,12 @@ def test_security_batch_body() -> None:
         "collected 12 items\n"
         "12 passed in 3.21s\n"
         "```\n"
+        "\n"
+        "---\n"
+        "<sub>depbot keeps this pull request up to date and never overwrites commits that"
+        " someone else pushes to its branch. To skip a version, add it to `ignore` in"
+        ' `[tool.depbot]` of `pyproject.toml`: `ignore = ["requests ==2.32.0"]`;'
+        ' `ignore = ["requests"]` skips every update of the package.</sub>\n'
     )
 
 
@@ -87,8 +98,8 @@ def test_single_update_and_major_family_titles() -> None:
     minor = pr_record(Batch("minor", Kind.MINOR, one), one)
     major = pr_record(Batch("major-torch", Kind.MAJOR, torch), torch)
 
-    assert minor.title == "depbot: minor update idna 3.6 → 3.7"
-    assert major.title == "depbot: major update torch 1.13.0 → 2.5.1"
+    assert minor.title == "Bump idna from 3.6 to 3.7"
+    assert major.title == "Bump torch from 1.13.0 to 2.5.1 with its family (2 updates)"
     assert "| torchvision (torch family) | major (breaking) | 0.14.0 → 0.20.1 | — |" in major.body
     assert major.labels == ("dependencies", "major")
 
@@ -106,7 +117,12 @@ def test_rolled_back_updates_show_reason_and_a_trimmed_excerpt() -> None:
     ).body
 
     section = body[body.index("### Rolled back") : body.index("### Test evidence")]
-    assert "- **numpy** 1.26.4 → 2.0.0: tests-failed\n  ```text\n" in section
+    assert (
+        "- **numpy** 1.26.4 → 2.0.0: tests-failed\n"
+        "  <details><summary>failing test output</summary>\n\n  ```text\n"
+    ) in section
+    assert section.rstrip().endswith("not-tested")
+    assert "  ```\n\n  </details>\n" in section
     assert "FAILED tests/test_np.py::test_dtype" in section
     assert "line 80" not in section
     assert section.count("\n  line ") == EXCERPT_LINES - 1
@@ -171,9 +187,110 @@ def test_the_record_is_deterministic() -> None:
     assert pr_record(batch, kept, passing=PASSING) == pr_record(batch, kept, passing=PASSING)
 
 
-def test_message_is_title_blank_line_body() -> None:
+def test_commit_message_carries_a_dependabot_style_trailer() -> None:
+    kept = (
+        update("idna", "3.6", "3.7"),
+        update("requests", "2.31.0", "2.32.3"),
+        update("numpy", "1.26.4", "2.0.0", Kind.MAJOR),
+    )
+    rolled = (RolledBack(update("six", "1.0", "1.1"), "tests-failed", "boom"),)
+    record = pr_record(Batch("minor", Kind.MINOR, kept), kept, rolled, direct={"idna", "numpy"})
+
+    message = record.message
+    assert message.startswith(
+        "Bump the minor batch with 3 updates\n\nBumps idna from 3.6 to 3.7.\n"
+    )
+    assert "Left out: six 1.1 (tests-failed)." in message
+    # the pattern dependabot/fetch-metadata reads the block with
+    found = re.search(r"^-{3}\n(?P<deps>[\S|\s]*?)\n^\.{3}\n", message, re.MULTILINE)
+    assert found is not None
+    assert yaml.safe_load(found.group("deps")) == {
+        "updated-dependencies": [
+            {
+                "dependency-name": "idna",
+                "dependency-version": "3.7",
+                "dependency-type": "direct:production",
+                "update-type": "version-update:semver-minor",
+            },
+            {
+                "dependency-name": "requests",
+                "dependency-version": "2.32.3",
+                "dependency-type": "indirect",
+                "update-type": "version-update:semver-minor",
+            },
+            {
+                "dependency-name": "numpy",
+                "dependency-version": "2.0.0",
+                "dependency-type": "direct:production",
+                "update-type": "version-update:semver-major",
+            },
+        ]
+    }
+    assert message.endswith("...\n")
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "expected"),
+    [
+        ("1.2.3", "1.2.4", "patch"),
+        ("1.2", "1.2.0.1", "patch"),
+        ("1.2.3", "1.3.0", "minor"),
+        ("1.2.3", "2.0.0", "major"),
+        ("0.3.1", "0.4.0", "minor"),
+        ("1!1.0", "2.0", "major"),
+    ],
+)
+def test_update_type(current: str, target: str, expected: str) -> None:
+    assert update_type(Version(current), Version(target)) == f"version-update:semver-{expected}"
+
+
+def test_release_pages_come_from_a_warehouse_style_index_only() -> None:
+    assert release_page("https://index.example/simple/", "idna", Version("3.7")) == (
+        "https://index.example/project/idna/3.7/"
+    )
+    assert release_page("https://mirror.example/root/pypi/+simple/", "idna", Version("3.7")) is None
+    assert release_page("http://index.example/simple", "idna", Version("3.7")) is None
+    assert release_page("https://u:p@index.example/simple", "idna", Version("3.7")) is None
+    assert release_page(None, "idna", Version("3.7")) is None
+
     kept = (update("idna", "3.6", "3.7"),)
-    record = pr_record(Batch("minor", Kind.MINOR, kept), kept)
-    assert record.message == f"{record.title}\n\n{record.body}"
-    assert record.message.endswith("\n")
-    assert not record.message.endswith("\n\n")
+    body = pr_record(
+        Batch("minor", Kind.MINOR, kept), kept, index_url="https://index.example/simple"
+    ).body
+    assert "| 3.6 → [3.7](https://index.example/project/idna/3.7/) |" in body
+
+
+def test_long_excerpts_are_shortened_before_they_are_dropped() -> None:
+    kept = (update("idna", "3.6", "3.7"),)
+    wide = "\n".join(f"{i:03d}" + "y" * 296 for i in range(20))
+    rolled = tuple(
+        RolledBack(update(f"pkg{i}", "1.0", "2.0"), "tests-failed", wide) for i in range(12)
+    )
+
+    body = pr_record(Batch("minor", Kind.MINOR, kept), kept, rolled).body
+
+    assert len(body) <= BODY_LIMIT
+    assert body.count("019yyy") == 12 and "015yyy" in body and "014yyy" not in body
+
+
+def test_no_update_left_still_renders() -> None:
+    record = pr_record(Batch("minor", Kind.MINOR, ()), ())
+    assert record.title == "depbot: the minor batch has no update left"
+    assert "No update survived verification." in record.body
+
+
+def test_message_defaults_to_title_and_body_without_a_commit_message() -> None:
+    record = PRRecord("t", "body\n")
+    assert record.message == "t\n\nbody\n"
+
+
+def test_a_one_line_reason_stays_on_its_line() -> None:
+    kept = (update("idna", "3.6", "3.7"),)
+    rolled = (
+        RolledBack(update("six", "1.0", "1.1"), "previously-failed", "tests-failed on 2026-11-20"),
+    )
+
+    body = pr_record(Batch("minor", Kind.MINOR, kept), kept, rolled).body
+
+    assert "- **six** 1.0 → 1.1: previously-failed (tests-failed on 2026-11-20)\n" in body
+    assert "<details>" not in body
