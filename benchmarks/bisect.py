@@ -1,6 +1,6 @@
 """How many test runs bisect spends after a failing batch, next to the lower bound.
 
-Usage: python benchmarks/bisect.py [--trials N] [--seed S] [--skip-probe]
+Usage: python benchmarks/bisect.py [--trials N] [--seed S] [--skip-probe] [--json]
 
 1. For n updates with k culprits at random places, a simulated suite fails exactly when a
    culprit is present. Goals: for k = 1 the worst case is at most ceil(log2 n) + 1 runs; for
@@ -12,6 +12,11 @@ Usage: python benchmarks/bisect.py [--trials N] [--seed S] [--skip-probe]
    it with another set of updates, as every later probe of a bisection does. Each backend gets
    its own empty pip and uv caches, so its first probe is cold and its second warm. Section 2
    reports figures only (no goal); --skip-probe leaves it out.
+
+With --json the tables go to stderr and stdout gets only the ratios, for benchmark.yml:
+``{"benchmark": "bisect", "ratios": [{"name", "value", "better": "lower" | null}]}`` (mean and
+worst runs over the lower bound per row, lower is better; the probe's pip-tools/uv ratios are
+figures without a direction).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ if sys.path and Path(sys.path[0] or ".").resolve() == _ROOT / "benchmarks":
     sys.path[0] = str(_ROOT)
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
@@ -92,8 +99,12 @@ def measure(n: int, k: int, trials: int, rng: random.Random) -> Cell:
     return Cell(n, k, sum(plain) / trials, max(plain), sum(prior) / trials, max(prior))
 
 
-def bisect_section(trials: int, seed: int) -> bool:
-    """Print the runs table; True when every goal is met."""
+Ratios = list[dict[str, object]]
+"""What --json prints: ``{"name", "value", "better"}`` per ratio."""
+
+
+def bisect_section(trials: int, seed: int, ratios: Ratios | None = None) -> bool:
+    """Print the runs table (and add its ratios to ``ratios``); True when every goal is met."""
     rng = random.Random(seed)
     started = time.perf_counter()
     cells = [measure(n, k, trials, rng) for n in SIZES for k in CULPRITS]
@@ -111,6 +122,10 @@ def bisect_section(trials: int, seed: int) -> bool:
             f" {c.worst / lb:>8.2f} {c.n:>14} {c.prior_mean:>10.2f} {c.prior_worst:>11}"
             f"  {_goal_text(c)}"
         )
+        if ratios is not None:
+            row = f"n={c.n} k={c.k}"
+            for what, value in (("mean", c.mean), ("worst", c.worst), ("prior mean", c.prior_mean)):
+                ratios.append({"name": f"{row} {what}/LB", "value": value / lb, "better": "lower"})
     print(
         "goal: k=1 worst <= ceil(log2 n)+1; k>=2 mean <= 1.5 x LB (worst <= 1.5 x LB noted)."
         "\nprior: bisect told the failure rate k/n, so it sizes groups after Hwang."
@@ -234,7 +249,7 @@ def time_backend(
     return times
 
 
-def probe_section() -> bool:
+def probe_section(collected: Ratios | None = None) -> bool:
     """Print the per-step wall times of one probe for pip-tools and uv, and their ratio."""
     from depbot.demo.index_server import serve_index
     from depbot.demo.project import build_project, new_releases, old_releases
@@ -281,6 +296,9 @@ def probe_section() -> bool:
             f" {_ratio(a, b):>7}" for a, b in zip(_steps(slow), _steps(fast), strict=True)
         )
         print(f"{'':<21} {'ratio':<9}{ratios}")
+        if collected is not None and fast.total > 0:
+            name = f"{slow.label} pip-tools/uv total"
+            collected.append({"name": name, "value": slow.total / fast.total, "better": None})
     print(
         "ratio: pip-tools / uv. venv: creating the test environment (first probe only);"
         " sync: installing\nthe candidate lockfiles; tests: the demo's unittest suite"
@@ -305,12 +323,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--skip-probe", action="store_true", help="only section 1 (no venvs, no lock tools)"
     )
+    parser.add_argument(
+        "--json", action="store_true", help="only the ratios as JSON on stdout (tables: stderr)"
+    )
     args = parser.parse_args(argv)
-    ok = bisect_section(args.trials, args.seed)
-    # Further sections go below, one function each that prints its own table and returns
-    # whether its goals hold; they are combined into the exit status.
-    if not args.skip_probe:
-        ok = probe_section() and ok
+    ratios: Ratios | None = [] if args.json else None
+    tables = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+    with tables:
+        ok = bisect_section(args.trials, args.seed, ratios)
+        # Further sections go below, one function each that prints its own table and returns
+        # whether its goals hold; they are combined into the exit status.
+        if not args.skip_probe:
+            ok = probe_section(ratios) and ok
+    if ratios is not None:
+        print(json.dumps({"benchmark": "bisect", "ratios": ratios}, indent=2))
     return 0 if ok else 1
 
 

@@ -1,16 +1,15 @@
 """Reads and validates ``[tool.depbot]`` (or ``depbot.toml``): the only reader of configuration.
 
-Also the only place that reads pip's configuration, so the default index is "as pip is
-configured" (SPEC §2) without any other module touching the environment.
+The default index is "as pip is configured" (SPEC §2): pip's settings are read by
+``depbot.pipconf`` for this module, and no other module touches the environment for them.
 """
 
 from __future__ import annotations
 
-import configparser
 import os
 import shlex
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
 from depbot.errors import InputError
+from depbot.pipconf import PYPI_SIMPLE, pip_index_urls
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,16 +27,17 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 __all__ = [
+    "KEYS",
     "PYPI_SIMPLE",
     "SECRET_VARIABLES",
     "Config",
     "IgnoreRule",
+    "KeySpec",
     "MLConfig",
     "load_config",
     "pip_index_urls",
 ]
 
-PYPI_SIMPLE = "https://pypi.org/simple/"
 LOCK_BACKENDS = ("pip-tools", "uv")
 SECRET_VARIABLES = (
     "GITHUB_TOKEN",
@@ -46,6 +47,57 @@ SECRET_VARIABLES = (
 )
 """The variables of SPEC §8 (and Safety's key): never handed to a tool, never shown."""
 ADVISORY_KINDS = ("pip-audit", "osv", "github", "safety")
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One key of ``[tool.depbot]`` (``ml.`` names a key of the ``[tool.depbot.ml]`` table)."""
+
+    key: str
+    type: str
+    """The TOML type expected, as a person reads it."""
+    default: str
+    description: str
+
+
+# fmt: off
+KEYS: tuple[KeySpec, ...] = (
+    KeySpec("test-command", "string", '"pytest -q"',
+            "Run from the repository root inside the test environment."),
+    KeySpec("test-timeout", "number", "1800",
+            "Seconds before a test run is killed with its process group and counted as failing."),
+    KeySpec("advisories", "list of strings", '["pip-audit"]',
+            "Advisory sources: pip-audit, osv, osv-dir:PATH, github, safety."),
+    KeySpec("osv-url", "string (URL)", '"https://api.osv.dev/v1"', "The OSV API base."),
+    KeySpec("index-url", "string (URL)", "as pip is configured, else PyPI",
+            "Where releases are looked up and locks resolved."),
+    KeySpec("extra-index-urls", "list of strings (URLs)", "as pip is configured, else []",
+            "Further indexes searched beside index-url."),
+    KeySpec("lockfiles", "list of strings (paths)", "[]",
+            "Lockfiles to use beside the discovered ones, relative to the repository."),
+    KeySpec("lock-backend", "string", '"pip-tools"',
+            'How lockfiles are regenerated: "pip-tools" or "uv".'),
+    KeySpec("max-test-runs", "integer", "sized from the batch",
+            "Test runs one batch may spend, bisection included."),
+    KeySpec("ignore", "list of strings", "[]",
+            'Updates to skip: a name, or "name specifier" for some versions only.'),
+    KeySpec("group", "table of lists of names", "{}",
+            "Extra families of packages that move together as one update."),
+    KeySpec("allow-prereleases", "boolean or list of names", "false",
+            "Pre-releases allowed as targets: for every package (true) or for those named."),
+    KeySpec("pythons", 'table of "X.Y" = path', "{}",
+            "Interpreters for lockfiles compiled with another Python; else found on PATH."),
+    KeySpec("environments", "list of lists of paths", "grouped by depbot",
+            "Lockfiles installed together into one test environment."),
+    KeySpec("pass-env", "list of strings", "[]",
+            "Variables the lock tool and the tests see beside depbot's allow-list (no secrets)."),
+    KeySpec("ml", "table", "{}", "ML pins (torch and its family), see the keys below."),
+    KeySpec("ml.enabled", "boolean", "true", "Whether torch and its family move as one unit."),
+    KeySpec("ml.index-url", "string (URL)", "the lockfile's index line",
+            "Where the CUDA/CPU variant wheels live when no lockfile index line says."),
+)
+# fmt: on
+"""Every key ``[tool.depbot]`` accepts: the unknown-key check and the docs read this table."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +203,10 @@ class _Reader:
         self.path = path
         self.table = dict(table)
         self.prefix = prefix
+        known = {k.key for k in KEYS}
+        for key in sorted(self.table):
+            if f"{prefix}{key}" not in known:
+                raise InputError(f"{path}: unknown key '{prefix}{key}'")
 
     def fail(self, key: str, expected: str) -> InputError:
         return InputError(f"{self.path}: key '{self.prefix}{key}': expected {expected}")
@@ -358,51 +414,3 @@ def _ml(path: Path, table: Mapping[str, Any]) -> MLConfig:
         kw["index_url"] = url
     r.finish()
     return MLConfig(**kw)
-
-
-# ---------------------------------------------------------------------------- pip's settings
-
-
-def pip_index_urls(
-    env: Mapping[str, str], home: Callable[[], Path] = Path.home
-) -> tuple[str, tuple[str, ...]]:
-    """The index URL and extra index URLs pip would use, from its config files and ``PIP_*``.
-
-    Files are read in pip's order (global, user, site, ``PIP_CONFIG_FILE``), later ones
-    winning; ``PIP_CONFIG_FILE=/dev/null`` disables every file, as it does for pip.
-    """
-    values: dict[str, str] = {}
-    for path in _pip_config_files(env, home):
-        parser = configparser.RawConfigParser()
-        try:
-            parser.read(path, encoding="utf-8")
-        except (OSError, configparser.Error):
-            continue
-        for section in ("global", "install"):
-            for key in ("index-url", "extra-index-url"):
-                if parser.has_option(section, key):
-                    values[key] = parser.get(section, key)
-    if env.get("PIP_INDEX_URL"):
-        values["index-url"] = env["PIP_INDEX_URL"]
-    if env.get("PIP_EXTRA_INDEX_URL"):
-        values["extra-index-url"] = env["PIP_EXTRA_INDEX_URL"]
-    index = values.get("index-url", "").strip() or PYPI_SIMPLE
-    extra = tuple(values.get("extra-index-url", "").split())
-    return index, extra
-
-
-def _pip_config_files(env: Mapping[str, str], home: Callable[[], Path]) -> list[Path]:
-    explicit = env.get("PIP_CONFIG_FILE")
-    if explicit == os.devnull:
-        return []
-    files: list[Path] = []
-    xdg_dirs = env.get("XDG_CONFIG_DIRS", "/etc/xdg").split(os.pathsep)
-    files += [Path(d) / "pip" / "pip.conf" for d in xdg_dirs if d]
-    files.append(Path("/etc/pip.conf"))
-    user = home()
-    files.append(user / ".pip" / "pip.conf")
-    files.append(Path(env.get("XDG_CONFIG_HOME", str(user / ".config"))) / "pip" / "pip.conf")
-    files.append(Path(sys.prefix) / "pip.conf")
-    if explicit:
-        files.append(Path(explicit))
-    return [f for f in files if f.is_file()]

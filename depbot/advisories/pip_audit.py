@@ -178,6 +178,7 @@ def ranges_from_fixes(
       of its minor series (2.0), or just after the previous fix when that is later;
     - ``pinned`` is affected: the range of the lowest fix above it is widened down to it, and
       with no fix above it everything from ``pinned`` on is affected (no fix known there).
+
     ``pinned`` is also listed explicitly, so it stays affected whatever the inference says.
     """
     ordered = sorted(set(fixes))
