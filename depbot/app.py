@@ -236,9 +236,11 @@ def run_repo(
     forge_choice: str = "local",
     dry_run: bool = False,
     retry: bool = False,
+    packages: Sequence[str] = (),
     progress: Progress = _quiet,
 ) -> RunReport:
-    """The whole pipeline on ``repo`` under its run lock, in a scratch checkout of HEAD."""
+    """The whole pipeline on ``repo`` under its run lock, in a scratch checkout of HEAD;
+    ``packages`` (an advisory event's) lead the security batch."""
     from depbot.forge.git import Git, head_commit, scratch_checkout
     from depbot.state.lock import RunLock
     from depbot.state.store import Store, store_path
@@ -275,7 +277,7 @@ def run_repo(
                 secrets=secrets(env),
             )
             outcomes = pipeline.run(
-                scratch, planned, config, tools, trigger=trigger, dry_run=dry_run
+                scratch, planned, config, tools, trigger=trigger, dry_run=dry_run, first=packages
             )
         report = RunReport(config, planned.plan, outcomes)
         store.finish_run(run_id, "failed" if report.failed else "done")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = ["main"]
 FORMATS = ("text", "json", "markdown")
 TRIGGERS = ("weekly", "security", "manual")
 FORGES = ("local", "github", "auto")
+_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--retry", action="store_true", help="try again the versions rolled back before"
     )
+    run.add_argument(
+        "--package",
+        action="append",
+        default=[],
+        type=_package_name,
+        metavar="NAME",
+        help="with --trigger security: a package an advisory names; it is tested first",
+    )
     status = sub.add_parser("status", help="open batches and rolled-back updates")
     common(status)
     status.add_argument("--forge", choices=FORGES, default="auto")
@@ -58,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
 
     add_serve_arguments(sub.add_parser("serve", help="the security-advisory webhook receiver"))
     return parser
+
+
+def _package_name(value: str) -> str:
+    """A PEP 508 project name (argparse's ``type``: a bad one is exit 2 naming the option)."""
+    if not _NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"not a package name: {value!r}")
+    return value
 
 
 def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
@@ -105,6 +122,7 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
             forge_choice=args.forge,
             dry_run=args.dry_run,
             retry=args.retry,
+            packages=args.package,
             progress=ctx.progress,
         )
     return _print_run(args.format, args.trigger, report.outcomes, report.source_errors, ctx)
@@ -132,8 +150,10 @@ def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
     from depbot.server import serve
 
     def run_security(repo: Path, packages: tuple[str, ...]) -> int:
-        # the security batch holds every affected package; the event's are not ordered first yet
-        report = app.run_repo(repo, ctx.env, trigger="security", forge_choice="auto")
+        # the security batch holds every affected package; the event's lead it
+        report = app.run_repo(
+            repo, ctx.env, trigger="security", forge_choice="auto", packages=packages
+        )
         return _print_run("text", "security", report.outcomes, report.source_errors, ctx)
 
     return serve(args, ctx.env, ctx.err, run_security)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from depbot.advisories.interface import AdvisorySource
 from depbot.config import Config
 from depbot.forge.interface import Forge, OpenBatch
@@ -115,11 +117,22 @@ class RunTools:
     """The clock the dashboard measures ages with."""
 
 
-def batches_for(trigger: str, result: Plan) -> tuple[Batch, ...]:
-    """``security`` runs only the security batch; ``weekly`` and ``manual`` run every batch."""
-    if trigger == "security":
-        return tuple(b for b in result.batches if b.kind is Kind.SECURITY)
-    return result.batches
+def batches_for(trigger: str, result: Plan, first: Collection[str] = ()) -> tuple[Batch, ...]:
+    """``security`` runs only the security batch; ``weekly`` and ``manual`` run every batch.
+
+    ``first``: the packages an advisory event names (SPEC §8, "the affected packages first"):
+    their units lead the security batch, so bisection tests them first and the PR lists them
+    first; which updates the batch holds does not change.
+    """
+    if trigger != "security":
+        return result.batches
+    wanted = {canonicalize_name(n) for n in first}
+
+    def leading(batch: Batch) -> Batch:
+        units = sorted(batch.units, key=lambda unit: not any(u.name in wanted for u in unit))
+        return dataclasses.replace(batch, updates=tuple(u for unit in units for u in unit))
+
+    return tuple(leading(b) for b in result.batches if b.kind is Kind.SECURITY)
 
 
 def test_environments(lockfiles: Sequence[Lockfile], config: Config) -> tuple[Environment, ...]:
@@ -135,6 +148,7 @@ def run(
     *,
     trigger: str = "manual",
     dry_run: bool = False,
+    first: Collection[str] = (),
 ) -> tuple[BatchOutcome, ...]:
     """Steps 5 to 8 for each batch of the plan: relock, verify, bisect, publish, remember;
     then the batches no longer proposed are closed.
@@ -153,7 +167,7 @@ def run(
             e.name: stack.enter_context(LazyTestEnv(_venv_maker(e, i, scratch, tools)))
             for i, e in enumerate(envs)
         }
-        for batch in batches_for(trigger, planned.plan):
+        for batch in batches_for(trigger, planned.plan, first):
             tools.progress(f"{batch.branch}: {len(batch.updates)} updates")
             prober = _prober(batch, scratch, planned, original, venvs, config, tools)
             outcome = run_batch(
