@@ -43,10 +43,10 @@ from depbot.stages.classify import classify
 from depbot.stages.dashboard import tidy
 from depbot.stages.discover import discover, environments
 from depbot.stages.plan import make_plan
-from depbot.stages.publish import pr_record
+from depbot.stages.publish import direct_packages, pr_record
 from depbot.stages.relock import BackendFor, moved_pins, relock
 from depbot.stages.remember import blocking, unblocked
-from depbot.stages.verify import LazyTestEnv, Prober, TestEnv
+from depbot.stages.verify import LazyTestEnv, Prober, TestEnv, excerpt
 from depbot.state.store import Store
 
 __all__ = [
@@ -173,7 +173,7 @@ def run(
             outcome = run_batch(
                 batch, prober, envs, config, tools, dry_run=dry_run,
                 published=published.get(batch.id), plan=planned.plan,
-                direct=_direct(planned.lockfiles),
+                direct=direct_packages(planned.lockfiles),
             )  # fmt: skip
             _remember(outcome, tools.store, _batch_key(tools.base, outcome.kept, config))
             outcomes.append(outcome)
@@ -259,7 +259,7 @@ def run_batch(
             found = bisect(units, prober, _budget(config, prober.runs, len(units)), full=full)
             kept, passing = found.kept, found.last_pass
             for rejection in found.rejected:
-                detail = _excerpt(rejection.result)
+                detail = excerpt(rejection.result)
                 rolled += [RolledBack(u, "tests-failed", detail) for u in rejection.unit]
             rolled += [RolledBack(u, "not-tested") for unit in found.untested for u in unit]
         if not kept:
@@ -331,14 +331,6 @@ def _prober(
         tree=tools.tree,
         progress=progress,
     )
-
-
-def _direct(lockfiles: Sequence[Lockfile]) -> frozenset[str] | None:
-    """The packages a source file asks for; None when no lockfile says (no ``# via`` lines)."""
-    pins = [p for lf in lockfiles for p in lf.pins]
-    if not any(p.via for p in pins):
-        return None
-    return frozenset(p.name for p in pins if p.direct)
 
 
 def _batch_key(base: str, updates: Sequence[Update], config: Config) -> str:
@@ -418,10 +410,3 @@ def _budget(config: Config, spent: int, n: int) -> int:
     if config.max_test_runs is None:
         return default_budget(n)
     return max(config.max_test_runs - spent, 0)
-
-
-def _excerpt(result: TestResult, lines: int = 20) -> str:
-    """What convicted an update: the failing tests, then the end of the log."""
-    head = "".join(f"FAILED {t}\n" for t in result.failing_tests)
-    tail = "\n".join(result.log_tail.splitlines()[-lines:])
-    return (head + tail).strip()

@@ -17,12 +17,13 @@ import yaml
 from packaging.version import Version
 
 from depbot.forge.interface import PRRecord
-from depbot.models import Advisory, Batch, Moved, RolledBack, TestResult, Update
+from depbot.models import Advisory, Batch, Lockfile, Moved, RolledBack, TestResult, Update
 
 __all__ = [
     "BODY_LIMIT",
     "EXCERPT_LINES",
     "OSV_URL",
+    "direct_packages",
     "pr_record",
     "release_page",
     "update_type",
@@ -84,6 +85,14 @@ def pr_record(
         commit_message=_redact(message, secrets),
         proposal=f"{batch.id}\n{proposal}",
     )
+
+
+def direct_packages(lockfiles: Sequence[Lockfile]) -> frozenset[str] | None:
+    """The packages a source file asks for; None when no lockfile says (no ``# via`` lines)."""
+    pins = [p for lf in lockfiles for p in lf.pins]
+    if not any(p.via for p in pins):
+        return None
+    return frozenset(p.name for p in pins if p.direct)
 
 
 def update_type(current: Version, target: Version) -> str:

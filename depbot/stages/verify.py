@@ -45,6 +45,7 @@ __all__ = [
     "Prober",
     "TestEnv",
     "Verdicts",
+    "excerpt",
     "failing_tests",
     "is_package",
     "verdict_key",
@@ -386,3 +387,10 @@ def _combined(results: Sequence[TestResult], names: Sequence[str]) -> TestResult
         duration=sum(r.duration for r in results),
         cached=all(r.cached for r in results),
     )
+
+
+def excerpt(result: TestResult, lines: int = 20) -> str:
+    """What convicted an update: the failing tests, then the end of the log."""
+    head = "".join(f"FAILED {t}\n" for t in result.failing_tests)
+    tail = "\n".join(result.log_tail.splitlines()[-lines:])
+    return (head + tail).strip()
