@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -118,3 +120,19 @@ def test_malformed_file_is_an_error_naming_it(
     with pytest.raises(AdvisorySourceError, match=message) as info:
         OSVDirSource(tmp_path).advisories([lockfile({"alpha": "1"})])
     assert str(tmp_path / "sub" / name) in str(info.value)
+
+
+def test_json_records_are_read_without_importing_yaml(tmp_path: Path) -> None:
+    (tmp_path / "osv").mkdir()
+    (tmp_path / "osv" / "X-1.json").write_text(json.dumps(_record("X-1", "alpha", "1.0")))
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from depbot.advisories.osv_dir import OSVDirSource\n"
+        "records = OSVDirSource(Path('osv'))._load()\n"
+        "print([a.id for a in records], 'yaml' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["['X-1']", "False"]
