@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -13,6 +11,7 @@ from depbot.lock.interface import LockError, LockIndex
 from depbot.lock.replay import compile_command, index_arguments
 from depbot.lock.requirements import parse_lockfile
 from depbot.models import Lockfile
+from tests.support.fresh_python import run_fresh
 
 
 def lockfile_with(command: str, body: str = "alpha==1.0\n") -> Lockfile:
@@ -115,15 +114,10 @@ def test_a_plain_header_is_read_without_importing_pip_tools(tmp_path: Path) -> N
         f" command:\n#\n#    {' '.join(text.command)}\n#\nalpha==1.0\n"
     )
     code = (
-        "import sys\n"
         "from pathlib import Path, PurePosixPath\n"
         "from depbot.lock.replay import compile_command\n"
         "from depbot.lock.requirements import parse_lockfile\n"
         "lockfile = parse_lockfile(PurePosixPath('r.txt'), Path('requirements.txt').read_text())\n"
         "print(compile_command(Path('.'), lockfile).sources)\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('piptools', 'pip')))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.splitlines() == ["('req.in',)", "[]"]
+    assert run_fresh(code, tmp_path, ["piptools", "pip"]) == (["('req.in',)"], [])
