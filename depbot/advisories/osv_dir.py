@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from depbot.advisories.interface import AdvisorySource, AdvisorySourceError
 from depbot.advisories.osv_records import parse_osv
 from depbot.models import Advisory, Lockfile
@@ -21,8 +19,6 @@ from depbot.models import Advisory, Lockfile
 __all__ = ["OSVDirSource"]
 
 _SUFFIXES = (".json", ".yaml", ".yml")
-# the C loader is ~10x faster on a full advisory-database clone; PyYAML may be built without it
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class OSVDirSource(AdvisorySource):
@@ -70,9 +66,17 @@ def _read(file: Path) -> Any:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise AdvisorySourceError(f"cannot read: {exc}") from None
-    try:
-        if file.suffix == ".json":
+    if file.suffix == ".json":
+        try:
             return json.loads(text)
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader, chosen above
+        except ValueError as exc:
+            raise AdvisorySourceError(f"not valid JSON: {exc}") from None
+    # here: PyYAML costs more to import than a plan of JSON records (or none) takes to read
+    import yaml
+
+    # the C loader is ~10x faster on a full advisory-database clone; PyYAML may lack it
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader, chosen above
     except (ValueError, yaml.YAMLError) as exc:
         raise AdvisorySourceError(f"not valid {file.suffix[1:].upper()}: {exc}") from None

@@ -56,9 +56,13 @@ def build_index(
 
     ``cache_dir/index/`` holds one entry per page: its releases, trusted for ``freshness``
     seconds, and its validators, with which an older page is revalidated (``freshness=0``:
-    every page is, whatever an earlier run stored, as ``run`` needs).
+    every page is, whatever an earlier run stored, as ``run`` needs). The folders of an
+    earlier layout there (``pages/``, ``releases/``) are removed on the first write.
     """
     urls = index_urls(index_url, extra_index_urls, lockfiles)
-    store = PageStore(cache_dir / "index") if cache_dir is not None else None
+    store = None
+    if cache_dir is not None:
+        # ``pages/`` and ``releases/``: the HTTP and release caches of an earlier layout
+        store = PageStore(cache_dir / "index", [cache_dir / "pages", cache_dir / "releases"])
     session = LazySession(pool_size)
     return MultiIndex([SimpleIndex(url, session, store, freshness) for url in urls])

@@ -46,10 +46,16 @@ class PageEntry:
 
 
 class PageStore:
-    """``PageEntry`` files in ``directory``, written atomically; anything unreadable is a miss."""
+    """``PageEntry`` files in ``directory``, written atomically; anything unreadable is a miss.
 
-    def __init__(self, directory: Path) -> None:
+    ``obsolete`` folders (an earlier layout's caches) are removed the first time this store
+    writes: a run that only reads stays as cheap as it is.
+    """
+
+    def __init__(self, directory: Path, obsolete: Sequence[Path] = ()) -> None:
         self.directory = directory
+        self._obsolete = list(obsolete)
+        self._obsolete_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"PageStore({str(self.directory)!r})"
@@ -95,6 +101,7 @@ class PageStore:
             "last-modified": entry.last_modified,
             "releases": releases,
         }
+        self._remove_obsolete()
         path = self._path(url)
         temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
@@ -106,6 +113,15 @@ class PageStore:
             # the cache is an optimisation: a read-only or full disk must not fail the lookup
             with contextlib.suppress(OSError):
                 temporary.unlink(missing_ok=True)
+
+    def _remove_obsolete(self) -> None:
+        with self._obsolete_lock:
+            obsolete, self._obsolete = self._obsolete, []
+        for folder in obsolete:
+            if folder.is_dir():
+                import shutil  # here: hardly ever needed
+
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 class StoredFiles(Sequence[DistFile]):

@@ -2,7 +2,8 @@
 with the options of its own header).
 
 The header's words are read with pip-tools' own option parser (the ``pip-compile`` click
-command), so every pip-compile option is known; ``uv pip compile`` headers add uv's options.
+command), so every pip-compile option is known (a header of known options written plainly is
+read with a table of them instead); ``uv pip compile`` headers add uv's options.
 The replay drops what is depbot's to decide (output, upgrades, dry run), validates every
 ``name==version`` before it reaches a command (SPEC §9), and puts the original header and
 option lines back over the regenerated requirements.
@@ -110,6 +111,55 @@ _INDEX_OPTIONS = frozenset(
 )
 
 
+# pip-compile's options (pip-tools 7.6), the ones taking a value and the flags, as
+# ``_pip_compile_options`` reads them from pip-tools (tests/lock/test_replay.py compares the two):
+# a header that uses only these, each written plainly, is read without importing pip-tools, which
+# brings pip with it (a quarter of a second and 30 MB, on every plan).
+_KNOWN_WITH_VALUE = frozenset(
+    {
+        "--annotation-style", "--build-deps-for", "--cache-dir", "--cert", "--client-cert",
+        "--config", "--constraint", "--extra", "--extra-index-url", "--find-links", "--index-url",
+        "--max-rounds", "--newline", "--output-file", "--pip-args", "--resolver",
+        "--trusted-host", "--unsafe-package", "--upgrade-package", "--uploaded-prior-to", "-P",
+        "-c", "-f", "-i", "-o"
+    }
+)  # fmt: skip
+_KNOWN_FLAGS = frozenset(
+    {
+        "--all-build-deps", "--all-extras", "--allow-unsafe", "--annotate", "--build-isolation",
+        "--color", "--dry-run", "--emit-find-links", "--emit-index-url", "--emit-options",
+        "--emit-trusted-host", "--generate-hashes", "--header", "--help", "--no-allow-unsafe",
+        "--no-annotate", "--no-build-isolation", "--no-color", "--no-config",
+        "--no-emit-find-links", "--no-emit-index-url", "--no-emit-options",
+        "--no-emit-trusted-host", "--no-header", "--no-index", "--no-reuse-hashes",
+        "--no-strip-extras", "--no-upgrade", "--only-build-deps", "--pre", "--quiet", "--rebuild",
+        "--reuse-hashes", "--strip-extras", "--upgrade", "--verbose", "--version", "-U", "-h",
+        "-n", "-p", "-q", "-r", "-v"
+    }
+)  # fmt: skip
+
+
+def _plainly_known(words: list[str]) -> bool:
+    """Whether pip-compile's parser accepts ``words`` for sure: every option is a known flag
+    written alone, or a known value option with ``=value`` (long) or followed by its value."""
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word == "-" or not word.startswith("-"):
+            continue
+        name, eq, _ = word.partition("=")
+        if name in _KNOWN_FLAGS and not eq:
+            continue
+        if name in _KNOWN_WITH_VALUE and eq and name.startswith("--"):
+            continue
+        if name in _KNOWN_WITH_VALUE and not eq and i < len(words):
+            i += 1  # its value, whatever it looks like
+            continue
+        return False
+    return True
+
+
 @functools.cache
 def _pip_compile_options() -> dict[str, bool]:
     """Every option of pip-tools' ``pip-compile`` command → whether it takes a value."""
@@ -188,11 +238,12 @@ def compile_command(repo: Path, lockfile: Lockfile) -> CompileCommand:
         return CompileCommand(tool, (*hashed, str(sibling)), (str(sibling),))
     tool, skip = found
     words = list(lockfile.header.command[skip:])
-    with_value = {name for name, takes in _pip_compile_options().items() if takes}
-    if tool == "pip-compile":
-        _parse_pip_compile(words, lockfile.path)
-    else:
+    with_value = _KNOWN_WITH_VALUE
+    if tool == "uv":
         with_value |= _UV_WITH_VALUE
+    elif not _plainly_known(words):
+        _parse_pip_compile(words, lockfile.path)
+        with_value = frozenset(name for name, takes in _pip_compile_options().items() if takes)
     kept: list[str] = []
     sources: list[str] = []
     i = 0

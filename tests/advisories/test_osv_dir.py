@@ -11,6 +11,7 @@ from packaging.version import Version
 from depbot.advisories.interface import AdvisorySourceError
 from depbot.advisories.osv_dir import OSVDirSource
 from depbot.models import Lockfile, LockHeader, Pin, canonicalize_name
+from tests.support.fresh_python import run_fresh
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "osv"
 
@@ -118,3 +119,14 @@ def test_malformed_file_is_an_error_naming_it(
     with pytest.raises(AdvisorySourceError, match=message) as info:
         OSVDirSource(tmp_path).advisories([lockfile({"alpha": "1"})])
     assert str(tmp_path / "sub" / name) in str(info.value)
+
+
+def test_json_records_are_read_without_importing_yaml(tmp_path: Path) -> None:
+    (tmp_path / "osv").mkdir()
+    (tmp_path / "osv" / "X-1.json").write_text(json.dumps(_record("X-1", "alpha", "1.0")))
+    code = (
+        "from pathlib import Path\n"
+        "from depbot.advisories.osv_dir import OSVDirSource\n"
+        "print([a.id for a in OSVDirSource(Path('osv'))._load()])\n"
+    )
+    assert run_fresh(code, tmp_path, ["yaml"]) == (["['X-1']"], [])

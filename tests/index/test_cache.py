@@ -122,6 +122,31 @@ def test_an_unwritable_store_only_costs_the_cache(tmp_path: Path) -> None:
     assert store.read(URL) is None
 
 
+def test_obsolete_folders_go_on_the_first_write_not_on_reads(tmp_path: Path) -> None:
+    old = [tmp_path / "pages", tmp_path / "releases", tmp_path / "absent"]
+    for folder in old[:2]:
+        (folder / "a" / "b").mkdir(parents=True)
+        (folder / "a" / "b" / "entry").write_text("kept by an earlier layout")
+    store = PageStore(tmp_path / "index", old)
+    assert store.read(URL) is None
+    assert all(folder.is_dir() for folder in old[:2])
+    store.write(URL, PageEntry(1000.0, RELEASES))
+    assert not any(folder.exists() for folder in old)
+    assert store.read(URL) == PageEntry(1000.0, RELEASES)
+    (tmp_path / "pages").mkdir()
+    store.write(URL, PageEntry(1001.0, RELEASES))  # once per store: later writes look no more
+    assert (tmp_path / "pages").is_dir()
+
+
+def test_build_index_clears_the_earlier_layouts_caches(tmp_path: Path) -> None:
+    for name in ("pages", "releases"):
+        (tmp_path / "cache" / name / "x").mkdir(parents=True)
+    (tmp_path / "cache" / "tools").mkdir()
+    with serve_index(tmp_path / "index", [Dist("alpha", "1.0")]) as server:
+        build_index(server.url, [], [], tmp_path / "cache").releases(ALPHA)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["index", "tools"]
+
+
 def test_fresh_entries_answer_without_a_request_then_304s_renew_them(tmp_path: Path) -> None:
     clock = Clock()
     with serve_index(tmp_path / "index", [Dist("alpha", "1.0")]) as server:
