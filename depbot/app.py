@@ -28,6 +28,7 @@ from depbot.models import BatchOutcome, Lockfile, Plan
 # the lock backends or the run store.
 if TYPE_CHECKING:
     from depbot.forge.interface import Forge, OpenBatch
+    from depbot.server.queue import Job
     from depbot.stages.relock import BackendFor
     from depbot.state.store import BatchRecord, RollbackRecord
 
@@ -301,6 +302,8 @@ class StatusReport:
     remembered: Mapping[str, BatchRecord]
     rollbacks: tuple[RollbackRecord, ...]
     now: datetime
+    jobs: tuple[Job, ...] = ()
+    """The webhook's jobs for this repository not done yet (``depbot serve --repo``)."""
 
 
 def status_repo(repo: Path, env: Mapping[str, str], *, forge_choice: str = "auto") -> StatusReport:
@@ -312,5 +315,9 @@ def status_repo(repo: Path, env: Mapping[str, str], *, forge_choice: str = "auto
     with Store(store_path(state)) as store:
         remembered = {b.id: b for b in store.batches()}
         rollbacks = store.rollbacks()
+    from depbot.server.queue import queue_path, unfinished_jobs
+
     forge = build_forge(forge_choice, repo, env)
-    return StatusReport(forge.open_batches(), remembered, rollbacks, datetime.now(timezone.utc))
+    jobs = unfinished_jobs(queue_path(state))
+    now = datetime.now(timezone.utc)
+    return StatusReport(forge.open_batches(), remembered, rollbacks, now, jobs)

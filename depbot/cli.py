@@ -130,7 +130,9 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     status = app.status_repo(app.repository(args.repo), ctx.env, forge_choice=args.forge)
-    doc = render.status_json(status.open_batches, status.remembered, status.rollbacks, status.now)
+    doc = render.status_json(
+        status.open_batches, status.remembered, status.rollbacks, status.now, status.jobs
+    )
     if args.format == "json":
         ctx.out.write(render.to_json(doc) + "\n")
     elif args.format == "markdown":

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -17,6 +17,9 @@ from rich.table import Table
 from depbot.forge.interface import OpenBatch
 from depbot.models import Advisory, BatchOutcome, Moved, Plan, Update
 from depbot.state.store import BatchRecord, RollbackRecord
+
+if TYPE_CHECKING:
+    from depbot.server.queue import Job
 
 __all__ = [
     "moved_change",
@@ -256,8 +259,10 @@ def status_json(
     remembered: Mapping[str, BatchRecord],
     rollbacks: Sequence[RollbackRecord],
     now: datetime,
+    jobs: Sequence[Job] = (),
 ) -> dict[str, Any]:
-    """What ``depbot status`` reports: open batches and blocked (rolled-back) updates."""
+    """What ``depbot status`` reports: open batches, blocked (rolled-back) updates and the
+    webhook's jobs not done yet (``depbot serve --repo``'s queue)."""
     batches = []
     for b in open_batches:
         record = remembered.get(b.id)
@@ -291,7 +296,32 @@ def status_json(
         }
         for r in rollbacks
     ]
-    return {"schema": SCHEMA, "batches": batches, "rolled_back": rolled}
+    queued = [
+        {
+            "id": j.id,
+            "state": j.state,
+            "advisory": j.event.advisory_id,
+            "packages": list(j.event.packages),
+            "attempts": j.attempts,
+            "last_error": j.last_error,
+            "received": datetime.fromtimestamp(j.received, timezone.utc).isoformat(),
+        }
+        for j in jobs
+    ]
+    return {"schema": SCHEMA, "batches": batches, "rolled_back": rolled, "jobs": queued}
+
+
+def _job_rows(doc: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    return [
+        (
+            str(j["id"]),
+            j["advisory"],
+            ", ".join(j["packages"]),
+            j["state"] + (f" after {j['attempts']} attempts" if j["attempts"] > 1 else ""),
+            j["last_error"] or "",
+        )
+        for j in doc.get("jobs", ())
+    ]
 
 
 def _status_rows(doc: Mapping[str, Any]) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
@@ -312,13 +342,16 @@ def _status_rows(doc: Mapping[str, Any]) -> tuple[list[tuple[str, ...]], list[tu
 
 def status_text(doc: Mapping[str, Any], console: Console) -> None:
     batches, rolled = _status_rows(doc)
-    if not batches and not rolled:
+    jobs = _job_rows(doc)
+    if not batches and not rolled and not jobs:
         console.print("No open batches and no rolled-back updates.")
         return
     if batches:
         _table(console, "Open batches", ("branch", "state", "title"), batches)
     if rolled:
         _table(console, "Rolled back", ("package", "version", "reason", "age"), rolled)
+    if jobs:
+        _table(console, "Webhook jobs not done", _JOB_COLUMNS, jobs)
 
 
 def status_markdown(doc: Mapping[str, Any]) -> str:
@@ -327,4 +360,11 @@ def status_markdown(doc: Mapping[str, Any]) -> str:
     lines += [f"| `{b}` | {s} | {t} |" for b, s, t in batches]
     lines += ["", "| package | version | reason | age |", "| --- | --- | --- | --- |"]
     lines += [f"| {n} | {v} | {r} | {a} |" for n, v, r, a in rolled]
+    jobs = _job_rows(doc)
+    if jobs:
+        lines += ["", "| " + " | ".join(_JOB_COLUMNS) + " |", "| --- " * len(_JOB_COLUMNS) + "|"]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in jobs]
     return "\n".join(lines) + "\n"
+
+
+_JOB_COLUMNS = ("job", "advisory", "packages", "state", "last error")

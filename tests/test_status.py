@@ -4,12 +4,17 @@ rolled-back updates with their age, those blocked for over a week flagged (SPEC 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
+from depbot.forge.git import depbot_dir
+from depbot.server.events import AdvisoryEvent
+from depbot.server.queue import Queue, queue_path
 from tests.support.tiny_project import TinyProject, build_template, release, tiny_project
 
 pytestmark = pytest.mark.slow
@@ -124,4 +129,45 @@ def test_status_of_a_repository_depbot_never_ran_on(tmp_path: Path, template: Pa
             "schema": 1,
             "batches": [],
             "rolled_back": [],
+            "jobs": [],
         }
+
+
+def test_status_lists_the_webhooks_jobs_not_done(tmp_path: Path, template: Path) -> None:
+    with tiny_project(tmp_path, template) as fresh:
+        path = queue_path(depbot_dir(fresh.repo))
+        with Queue(path) as queue:
+            done = queue.enqueue(_event("d-1", "GHSA-aaaa-bbbb-cccc", "alpha"))
+            failing = queue.enqueue(_event("d-2", "GHSA-dddd-eeee-ffff", "beta"))
+            waiting = queue.enqueue(_event("d-3", "GHSA-gggg-hhhh-iiii", "gamma"))
+            assert None not in (done, failing, waiting)
+            queue.finish([done or 0])
+            queue.claim_next(time.time())
+            queue.fail([failing or 0], "baseline | fails")
+        doc = json.loads(status(fresh, "json"))
+        jobs = [(j["id"], j["state"], j["advisory"], j["packages"]) for j in doc["jobs"]]
+        assert jobs == [
+            (failing, "failed", "GHSA-dddd-eeee-ffff", ["beta"]),
+            (waiting, "pending", "GHSA-gggg-hhhh-iiii", ["gamma"]),
+        ]
+        assert doc["jobs"][0]["last_error"] == "baseline | fails"
+        text = status(fresh, "text")
+        assert "Webhook jobs not done" in text and "GHSA-gggg-hhhh-iiii" in text
+        assert "GHSA-aaaa-bbbb-cccc" not in text
+        markdown = status(fresh, "markdown")
+        assert (
+            f"| {failing} | GHSA-dddd-eeee-ffff | beta | failed | baseline \\| fails |" in markdown
+        )
+
+
+def _event(delivery: str, advisory: str, package: str) -> AdvisoryEvent:
+    return AdvisoryEvent(
+        delivery=delivery,
+        event="dependabot_alert",
+        action="created",
+        repository=None,
+        packages=(canonicalize_name(package),),
+        advisory_id=advisory,
+        aliases=(),
+        patched=(),
+    )

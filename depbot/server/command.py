@@ -15,6 +15,7 @@ import contextlib
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
@@ -202,6 +203,7 @@ def serve(
 
 def _run(args: argparse.Namespace, secret: bytes, queue: Queue, handler: Handler, log: _Log) -> int:
     resumed = queue.recover()
+    pruned = queue.prune(time.time())
     worker = Worker(queue, handler, retry_delay=args.retry_delay, log=log)
 
     def accepted(event: AdvisoryEvent, job: int) -> None:
@@ -239,7 +241,7 @@ def _run(args: argparse.Namespace, secret: bytes, queue: Queue, handler: Handler
         counts = queue.counts()
         log(
             f"listening on http://{host}:{port} (queue {queue.path}: {counts['pending']} pending,"
-            f" {resumed} resumed, {counts['failed']} failed)"
+            f" {resumed} resumed, {counts['failed']} failed, {pruned} old done jobs pruned)"
         )
         worker.start()
         try:

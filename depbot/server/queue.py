@@ -24,9 +24,12 @@ from pathlib import Path
 
 from depbot.server.events import AdvisoryEvent
 
-__all__ = ["STATES", "Job", "Queue", "queue_path", "unfinished_jobs"]
+__all__ = ["KEEP_DONE", "STATES", "Job", "Queue", "queue_path", "unfinished_jobs"]
 
 STATES = ("pending", "running", "done", "failed")
+KEEP_DONE = 30 * 24 * 3600.0
+"""Seconds a done job is kept: its delivery id still turns a redelivery into a "duplicate"
+(GitHub redelivers only recent deliveries), then it is pruned, so the file stays small."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -139,6 +142,15 @@ class Queue:
             rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
         found = {str(state): int(n) for state, n in rows}
         return {state: found.get(state, 0) for state in STATES}
+
+    def prune(self, now: float, keep: float = KEEP_DONE) -> int:
+        """Deletes the done jobs last updated over ``keep`` seconds before ``now``; how many.
+        Pending, running and failed jobs are never pruned."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM jobs WHERE state = 'done' AND updated < ?", (now - keep,)
+            )
+            return cursor.rowcount
 
     # ------------------------------------------------------------------------ the worker
 

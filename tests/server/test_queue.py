@@ -115,3 +115,17 @@ def test_recover_makes_running_jobs_pending_and_status_reads_without_changing(
         assert queue.recover() == 1
         assert [j.state for j in queue.jobs(["pending"])] == ["pending", "pending"]
     assert unfinished_jobs(tmp_path / "absent.sqlite3") == ()
+
+
+def test_done_jobs_are_pruned_after_the_keep_time_and_nothing_else(tmp_path: Path) -> None:
+    with Queue(queue_path(tmp_path / "state")) as queue:
+        ids = [queue.enqueue(event(f"d-{n}")) for n in range(4)]
+        assert None not in ids
+        first, second, third, fourth = (i or 0 for i in ids)
+        queue.finish([first, second])
+        queue.fail([third], "forbidden")
+        later = time.time() + 60
+        assert queue.prune(later, keep=3600) == 0  # done a minute ago: kept
+        assert queue.prune(later, keep=30) == 2
+        assert [(j.id, j.state) for j in queue.jobs()] == [(third, "failed"), (fourth, "pending")]
+        assert queue.enqueue(event("d-0")) is not None  # a pruned delivery is new again
