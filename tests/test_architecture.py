@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "depbot"
+import depbot
+
+# the package under test: the source tree, or the installed wheel when the suite runs against it
+PACKAGE = Path(depbot.__file__).resolve().parent
 MAX_LINES = 420
 
 
