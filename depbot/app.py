@@ -207,6 +207,7 @@ def plan_repo(
         lockfiles,
         cache_dir(env) / "http",
         freshness=freshness,
+        timeout=config.index_timeout,
     )
     sources = build_sources(config.advisories, repo, config.osv_url, env)
     return pipeline.plan(lockfiles, config, index, sources)

@@ -93,6 +93,11 @@ class Config:
     """Lockfiles installed together for the tests; empty: depbot groups them itself."""
     pass_env: tuple[str, ...] = ()
     """Variables the lock tool and the tests may see beside depbot's allow-list."""
+    # -- deadlines (issue 11: faults are bounded)
+    index_timeout: float = 30.0
+    """Seconds one package's index page may take, every attempt included (``index-timeout``)."""
+    lock_timeout: float = 600.0
+    """Seconds one lock-tool call may take before it is killed (``lock-timeout``)."""
 
     def ignores(self, name: str, version: object) -> bool:
         """Whether an update of ``name`` to ``version`` is ignored by the configuration."""
@@ -248,6 +253,7 @@ def _parse(path: Path, table: Mapping[str, Any], index_url: str, extra: tuple[st
     if ml is not None:
         kw["ml"] = _ml(path, ml)
     _take_run_settings(r, kw)
+    _take_deadlines(r, kw)
     r.finish()
     return Config(**kw)
 
@@ -284,6 +290,16 @@ def _take_run_settings(r: _Reader, kw: dict[str, Any]) -> None:
             if name.upper() in SECRET_VARIABLES:
                 raise r.fail("pass-env", f"names other than depbot's secrets (got {name!r})")
         kw["pass_env"] = names
+
+
+def _take_deadlines(r: _Reader, kw: dict[str, Any]) -> None:
+    """``index-timeout`` and ``lock-timeout``: positive numbers of seconds."""
+    for key, attr in (("index-timeout", "index_timeout"), ("lock-timeout", "lock_timeout")):
+        seconds = r.take(key, (int, float), "a positive number of seconds")
+        if seconds is not None:
+            if not 0 < seconds < float("inf"):
+                raise r.fail(key, "a positive number of seconds")
+            kw[attr] = float(seconds)
 
 
 def _take_url(r: _Reader, kw: dict[str, Any], key: str, attr: str) -> None:
