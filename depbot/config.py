@@ -93,7 +93,6 @@ class Config:
     """Lockfiles installed together for the tests; empty: depbot groups them itself."""
     pass_env: tuple[str, ...] = ()
     """Variables the lock tool and the tests may see beside depbot's allow-list."""
-    # -- deadlines (issue 11: faults are bounded)
     index_timeout: float = 30.0
     """Seconds one package's index page may take, every attempt included (``index-timeout``)."""
     lock_timeout: float = 600.0
@@ -198,11 +197,6 @@ def _parse(path: Path, table: Mapping[str, Any], index_url: str, extra: tuple[st
         if not words:
             raise r.fail("test-command", "a non-empty string")
         kw["test_command"] = test_command
-    timeout = r.take("test-timeout", (int, float), "a positive number of seconds")
-    if timeout is not None:
-        if timeout <= 0:
-            raise r.fail("test-timeout", "a positive number of seconds")
-        kw["test_timeout"] = float(timeout)
 
     sources = r.take_str_list("advisories", "a list of source specs")
     if sources is not None:
@@ -293,13 +287,13 @@ def _take_run_settings(r: _Reader, kw: dict[str, Any]) -> None:
 
 
 def _take_deadlines(r: _Reader, kw: dict[str, Any]) -> None:
-    """``index-timeout`` and ``lock-timeout``: positive numbers of seconds."""
-    for key, attr in (("index-timeout", "index_timeout"), ("lock-timeout", "lock_timeout")):
+    """``test-timeout``, ``index-timeout`` and ``lock-timeout``: positive numbers of seconds."""
+    for key in ("test-timeout", "index-timeout", "lock-timeout"):
         seconds = r.take(key, (int, float), "a positive number of seconds")
+        if seconds is not None and not 0 < seconds < float("inf"):
+            raise r.fail(key, "a positive number of seconds")
         if seconds is not None:
-            if not 0 < seconds < float("inf"):
-                raise r.fail(key, "a positive number of seconds")
-            kw[attr] = float(seconds)
+            kw[key.replace("-", "_")] = float(seconds)
 
 
 def _take_url(r: _Reader, kw: dict[str, Any], key: str, attr: str) -> None:

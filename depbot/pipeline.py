@@ -22,6 +22,7 @@ from depbot.config import Config
 from depbot.forge.interface import Forge, OpenBatch
 from depbot.index.interface import Index
 from depbot.lock.interface import LockError, LockIndex
+from depbot.lock.tool import LockTimeout
 from depbot.models import (
     Batch,
     BatchOutcome,
@@ -31,11 +32,12 @@ from depbot.models import (
     Moved,
     Plan,
     RolledBack,
+    Skipped,
     TestResult,
     Update,
 )
 from depbot.stages.bisect import bisect, default_budget
-from depbot.stages.check import check
+from depbot.stages.check import NOT_FOUND, check
 from depbot.stages.classify import classify
 from depbot.stages.discover import discover, environments
 from depbot.stages.plan import make_plan
@@ -50,6 +52,7 @@ __all__ = [
     "RunTools",
     "batches_for",
     "discover_lockfiles",
+    "nothing_looked_up",
     "plan",
     "run",
     "run_batch",
@@ -63,6 +66,8 @@ class Planned:
 
     lockfiles: tuple[Lockfile, ...]
     plan: Plan
+    unlooked: tuple[Skipped, ...] = ()
+    """The packages whose lookup failed or found nothing (also in ``plan.skipped``)."""
 
 
 def discover_lockfiles(repo: Path, config: Config) -> tuple[Lockfile, ...]:
@@ -81,7 +86,14 @@ def plan(
     checked = check(lockfiles, index, sources, pool_size=pool_size)
     updates, skipped = classify(lockfiles, checked, config)
     result = make_plan(updates, (*checked.skipped, *skipped), checked.source_errors, config)
-    return Planned(tuple(lockfiles), result)
+    return Planned(tuple(lockfiles), result, checked.skipped)
+
+
+def nothing_looked_up(planned: Planned) -> bool:
+    """Whether no pinned package could be looked up on the index: the run could not do its
+    job (exit 1), for ``plan`` and ``run`` alike."""
+    names = {p.name for lf in planned.lockfiles for p in lf.pins}
+    return bool(names) and names <= {s.name for s in planned.unlooked}
 
 
 # ---------------------------------------------------------------------------- run
@@ -158,9 +170,14 @@ def run(
             )  # fmt: skip
             _remember(outcome, tools.store, _batch_key(tools.base, outcome.kept, config))
             outcomes.append(outcome)
-    if not dry_run and trigger != "security":
-        proposed = {b.id for b in planned.plan.batches}
-        for batch_id in sorted(set(published) - proposed):
+    failed = [s.name for s in planned.unlooked if s.reason != NOT_FOUND]
+    superseded = sorted(set(published) - {b.id for b in planned.plan.batches})
+    if failed and superseded and not dry_run and trigger != "security":
+        # a batch may be missing only because its packages could not be looked up this time
+        names = ", ".join(superseded)
+        tools.progress(f"not closing {names}: {len(failed)} packages could not be looked up")
+    elif not dry_run and trigger != "security":
+        for batch_id in superseded:
             _close(batch_id, tools)
     return tuple(outcomes)
 
@@ -246,6 +263,9 @@ def run_batch(
         if not kept:
             return outcome("rolled-back")
         files = prober.files(kept)
+    except LockTimeout as exc:
+        # a tool hung (on the index, most likely): nothing is the updates' fault
+        return outcome("failed", message=f"the lock tool timed out: {exc}")
     except LockError as exc:
         # the index or a source is broken: nothing is the updates' fault, nothing is remembered
         return outcome("failed", message=f"relocking failed: {exc}")

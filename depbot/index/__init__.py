@@ -63,4 +63,6 @@ def build_index(
     urls = index_urls(index_url, extra_index_urls, lockfiles)
     store = PageStore(cache_dir / "index") if cache_dir is not None else None
     session = LazySession(pool_size)
-    return MultiIndex([SimpleIndex(url, session, store, freshness, deadline=timeout) for url in urls])
+    return MultiIndex(
+        [SimpleIndex(url, session, store, freshness, deadline=timeout) for url in urls]
+    )
