@@ -3,7 +3,7 @@
 Every request is forwarded to the index unless a fault is set for its path; a fault answers
 instead, for its first ``times`` requests (None: all of them), optionally only for clients
 whose User-Agent starts with ``agent`` (``"pip/"``: pip-compile's lookups, ``"depbot/"``:
-depbot's own). The kinds:
+depbot's own), beginning after the first ``after`` such requests. The kinds:
 
 - ``500``: ``500 Internal Server Error``;
 - ``503``: ``503 Service Unavailable`` (with ``times``: 503, then the real page);
@@ -27,11 +27,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from depbot.demo.index_server import JSON_TYPE, IndexServer
 
-__all__ = ["FAULT_KINDS", "Fault", "FaultProxy", "fault_proxy"]
+if TYPE_CHECKING:
+    from tests.support.tiny_project import TinyProject
+
+__all__ = ["FAULT_KINDS", "Fault", "FaultProxy", "fault_proxy", "route_through"]
 
 FAULT_KINDS = ("500", "503", "garbage-html", "garbage-json", "truncated", "hang")
 
@@ -57,6 +61,8 @@ class Fault:
     """How many more requests it answers; None: every one."""
     agent: str = ""
     """Only for User-Agents starting with this ("": every client)."""
+    after: int = 0
+    """How many of those requests are forwarded before the fault begins."""
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -93,6 +99,9 @@ class FaultProxy:
             self.hits[path] += 1
             fault = self.faults.get(path)
             if fault is None or not agent.startswith(fault.agent) or fault.times == 0:
+                return None
+            if fault.after:
+                fault.after -= 1
                 return None
             if fault.times is not None:
                 fault.times -= 1
@@ -195,3 +204,14 @@ def fault_proxy(upstream: IndexServer) -> Iterator[FaultProxy]:
         state.closing.set()
         server.shutdown()
         server.server_close()
+
+
+def route_through(project: TinyProject, proxy: FaultProxy, config: str = "") -> dict[str, str]:
+    """Points ``project`` (a ``tiny_project``) at ``proxy`` instead of its index, with
+    ``config`` appended to its ``depbot.toml``, committed; the environment variables that
+    point pip there too, for ``project.depbot(…, **env)``."""
+    toml = project.repo / "depbot.toml"
+    text = toml.read_text(encoding="utf-8").replace(project.index.url, proxy.url)
+    toml.write_text(text + config, encoding="utf-8")
+    project.git("commit", "-qam", "Through the proxy")
+    return {"PIP_INDEX_URL": proxy.url}
