@@ -68,7 +68,8 @@ class SimpleIndex(Index):
     nothing remembered) keeps page entries, trusted for ``freshness`` seconds.
 
     One page gets up to ``attempts`` attempts within ``deadline`` seconds, each request waiting
-    at most ``request_timeout`` seconds for the server (and never past the deadline).
+    at most ``request_timeout`` seconds (and a third of the deadline) for the server, never past
+    the deadline.
     """
 
     def __init__(
@@ -165,7 +166,9 @@ class SimpleIndex(Index):
         if known is not None and known.last_modified:
             headers["If-Modified-Since"] = known.last_modified
         shown = f"{self.shown}{name}/"
-        wait = max(0.05, min(self.request_timeout, deadline - time.monotonic()))
+        # a third of the deadline at most: a request that hangs once leaves time for two more
+        limit = min(self.request_timeout, self.deadline / 3)
+        wait = max(0.05, min(limit, deadline - time.monotonic()))
         try:
             with self.session.get(page_url, headers=headers, stream=True, timeout=wait) as response:
                 now = self.clock()

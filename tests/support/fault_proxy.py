@@ -82,6 +82,8 @@ class FaultProxy:
     """Request path → requests received."""
     faulted: Counter[str] = field(default_factory=Counter)
     """Request path → requests answered with a fault."""
+    faulted_by: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(request path, client: ``pip``, ``depbot``, ``uv``…) → requests answered with a fault."""
     hang_for: float = 600.0
     closing: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -106,6 +108,7 @@ class FaultProxy:
             if fault.times is not None:
                 fault.times -= 1
             self.faulted[path] += 1
+            self.faulted_by[path, agent.partition("/")[0]] += 1
             return fault
 
 
