@@ -38,9 +38,10 @@ def test_a_tool_past_its_deadline_is_killed_with_its_children(tmp_path: Path) ->
     marker = tmp_path / "child.pid"
     argv = [sys.executable, "-c", HANGS, str(marker)]
     with pytest.raises(LockTimeout) as raised:
-        run_tool(argv, tmp_path, dict(os.environ), "pip-compile", timeout=2)
+        run_tool(argv, tmp_path, dict(os.environ), "pip-compile", timeout=6)
+    # 6 s: time enough, on a loaded machine, for the tool to start its helper and speak
     message = str(raised.value)
-    assert "pip-compile did not finish within 2 s (lock-timeout)" in message
+    assert "pip-compile did not finish within 6 s (lock-timeout)" in message
     assert "resolving..." in message  # its last words say where it was
     assert isinstance(raised.value, LockError)  # the batch fails; nothing is blamed
     assert not alive(int(marker.read_text()))
