@@ -12,7 +12,8 @@ Where things are (each module's one job):
   dashboard document, after the batches).
 - ``models``: the values that flow between the stages (``lockfiles``: the lockfile values);
   ``config``: the one reader of ``[tool.depbot]`` (its ``KEYS`` table is the docs' reference);
-  ``pipconf``: pip's index settings, for ``config``; ``errors``: the exception tree.
+  ``pipconf``: pip's index settings, for ``config``; ``tables``: reading a TOML table key by
+  key; ``errors``: the exception tree.
 - Seams, one module per implementation: ``index/`` (where releases come from),
   ``advisories/`` (OSV, pip-audit, Safety, GitHub's Dependabot alerts), ``lock/`` (the
   requirements parser, the header replay, pip-tools and uv), ``forge/`` (git, the commit

@@ -160,9 +160,10 @@ def build_backends(config: Config, env: Mapping[str, str]) -> BackendFor:
                 if found is None:
                     raise MissingPython(version or "")
                 if config.lock_backend == "uv":
-                    built[version] = UvBackend(python=str(found.path))
+                    built[version] = UvBackend(python=str(found.path), timeout=config.lock_timeout)
                 else:
-                    built[version] = PipToolsBackend(str(tool_python(found, tools, env)))
+                    python = str(tool_python(found, tools, env))
+                    built[version] = PipToolsBackend(python, timeout=config.lock_timeout)
             except LockError as exc:
                 built[version] = exc
         result = built[version]
@@ -206,6 +207,7 @@ def plan_repo(
         lockfiles,
         cache_dir(env) / "http",
         freshness=freshness,
+        timeout=config.index_timeout,
     )
     sources = build_sources(config.advisories, repo, config.osv_url, env)
     return pipeline.plan(lockfiles, config, index, sources)
@@ -218,6 +220,8 @@ class RunReport:
     config: Config
     plan: Plan
     outcomes: tuple[BatchOutcome, ...]
+    nothing_looked_up: bool = False
+    """Every pinned package's lookup failed (``pipeline.nothing_looked_up``)."""
 
     @property
     def source_errors(self) -> tuple[str, ...]:
@@ -226,7 +230,8 @@ class RunReport:
     @property
     def failed(self) -> bool:
         """Whether the run could not do its job (exit 1)."""
-        return bool(self.source_errors) or any(o.status == "failed" for o in self.outcomes)
+        failed = any(o.status == "failed" for o in self.outcomes)
+        return bool(self.source_errors) or failed or self.nothing_looked_up
 
 
 def run_repo(
@@ -239,9 +244,11 @@ def run_repo(
     retry: bool = False,
     packages: Sequence[str] = (),
     progress: Progress = _quiet,
+    lock_timeout: float = 600.0,
 ) -> RunReport:
-    """The whole pipeline on ``repo`` under its run lock, in a scratch checkout of HEAD;
-    ``packages`` (an advisory event's) lead the security batch."""
+    """The whole pipeline on ``repo`` under its run lock (waited for up to ``lock_timeout``
+    seconds, saying so through ``progress``), in a scratch checkout of HEAD; ``packages`` (an
+    advisory event's) lead the security batch."""
     from depbot.forge.git import Git, head_commit, scratch_checkout
     from depbot.state.lock import RunLock
     from depbot.state.store import Store, store_path
@@ -251,7 +258,7 @@ def run_repo(
         raise InputError(f"{repo}: the repository has no commit yet (depbot builds on HEAD)")
     forge = build_forge(forge_choice, repo, env)
     with (
-        RunLock(state / "lock", timeout=600),
+        RunLock(state / "lock", timeout=lock_timeout, waiting=progress),
         Store(store_path(state), secrets=secrets(env)) as store,
     ):
         if retry:
@@ -280,7 +287,7 @@ def run_repo(
             outcomes = pipeline.run(
                 scratch, planned, config, tools, trigger=trigger, dry_run=dry_run, first=packages
             )
-        report = RunReport(config, planned.plan, outcomes)
+        report = RunReport(config, planned.plan, outcomes, pipeline.nothing_looked_up(planned))
         store.finish_run(run_id, "failed" if report.failed else "done")
     return report
 

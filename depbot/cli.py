@@ -15,9 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO, cast
 
-from depbot import __version__, app, render
+from depbot import __version__, app, pipeline, render
 from depbot.errors import DepbotError, InputError
-from depbot.models import BatchOutcome
 from depbot.secrets import RedactingStream
 from depbot.terminal import Context
 
@@ -58,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="with --trigger security: a package an advisory names; it is tested first",
     )
+    run.add_argument(
+        "--lock-timeout",
+        type=_seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long to wait for another run on this repository to finish (default: 600)",
+    )
     status = sub.add_parser("status", help="open batches and rolled-back updates")
     common(status)
     status.add_argument("--forge", choices=FORGES, default="auto")
@@ -77,9 +83,21 @@ def _package_name(value: str) -> str:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}")
+    return value
+
+
+NOTHING_LOOKED_UP = "depbot: no package could be looked up on the index\n"
+
+
 def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
     planned = app.plan_repo(app.repository(args.repo), ctx.env)
-    lockfiles = planned.lockfiles
     result = planned.plan
     if args.format == "json":
         ctx.out.write(render.to_json(render.plan_json(result)) + "\n")
@@ -89,27 +107,26 @@ def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out.write(render.plan_markdown(result))
     else:
         render.plan_text(result, ctx.console())
-    names = {p.name for lf in lockfiles for p in lf.pins}
-    if names and len({s.name for s in result.skipped} & names) == len(names):
-        ctx.err.write("depbot: no package could be looked up on the index\n")
+    if pipeline.nothing_looked_up(planned):
+        ctx.err.write(NOTHING_LOOKED_UP)
         return 1
     return 1 if result.source_errors else 0
 
 
-def _print_run(
-    fmt: str, trigger: str, outcomes: Sequence[BatchOutcome], errors: Sequence[str], ctx: Context
-) -> int:
-    """Writes a run's outcomes in ``fmt``; its exit code."""
+def _print_run(fmt: str, trigger: str, report: app.RunReport, ctx: Context) -> int:
+    """Writes a run's outcomes and what it skipped in ``fmt``; its exit code."""
+    outcomes, skipped = report.outcomes, report.plan.skipped
     if fmt == "json":
-        ctx.out.write(render.to_json(render.run_json(trigger, outcomes)) + "\n")
+        ctx.out.write(render.to_json(render.run_json(trigger, outcomes, skipped)) + "\n")
     elif fmt == "markdown":
-        ctx.out.write(render.run_markdown(trigger, outcomes))
+        ctx.out.write(render.run_markdown(trigger, outcomes, skipped))
     else:
-        render.run_text(trigger, outcomes, ctx.console())
-    for e in errors:
+        render.run_text(trigger, outcomes, ctx.console(), skipped)
+    for e in report.source_errors:
         ctx.err.write(f"depbot: advisory source failed: {e}\n")
-    failed = any(o.status == "failed" for o in outcomes)
-    return 1 if failed or errors else 0
+    if report.nothing_looked_up:
+        ctx.err.write(NOTHING_LOOKED_UP)
+    return 1 if report.failed else 0
 
 
 def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
@@ -124,8 +141,9 @@ def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
             retry=args.retry,
             packages=args.package,
             progress=ctx.progress,
+            lock_timeout=args.lock_timeout,
         )
-    return _print_run(args.format, args.trigger, report.outcomes, report.source_errors, ctx)
+    return _print_run(args.format, args.trigger, report, ctx)
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
@@ -156,7 +174,7 @@ def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
         report = app.run_repo(
             repo, ctx.env, trigger="security", forge_choice="auto", packages=packages
         )
-        return _print_run("text", "security", report.outcomes, report.source_errors, ctx)
+        return _print_run("text", "security", report, ctx)
 
     return serve(args, ctx.env, ctx.err, run_security)
 

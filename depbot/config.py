@@ -20,6 +20,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from depbot.errors import InputError
 from depbot.pipconf import PYPI_SIMPLE, pip_index_urls
+from depbot.tables import TableReader
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -66,6 +67,11 @@ KEYS: tuple[KeySpec, ...] = (
             "Run from the repository root inside the test environment."),
     KeySpec("test-timeout", "number", "1800",
             "Seconds before a test run is killed with its process group and counted as failing."),
+    KeySpec("index-timeout", "number", "30",
+            "Seconds one package's index page may take, every retry included; then skipped."),
+    KeySpec("lock-timeout", "number", "600",
+            "Seconds one lock-tool or installer call may take; then its batch fails, blaming no"
+            " update."),
     KeySpec("advisories", "list of strings", '["pip-audit"]',
             "Advisory sources: pip-audit, osv, osv-dir:PATH, github, safety."),
     KeySpec("osv-url", "string (URL)", '"https://api.osv.dev/v1"', "The OSV API base."),
@@ -145,6 +151,10 @@ class Config:
     """Lockfiles installed together for the tests; empty: depbot groups them itself."""
     pass_env: tuple[str, ...] = ()
     """Variables the lock tool and the tests may see beside depbot's allow-list."""
+    index_timeout: float = 30.0
+    """Seconds one package's index page may take, every attempt included (``index-timeout``)."""
+    lock_timeout: float = 600.0
+    """Seconds one lock-tool call may take before it is killed (``lock-timeout``)."""
 
     def ignores(self, name: str, version: object) -> bool:
         """Whether an update of ``name`` to ``version`` is ignored by the configuration."""
@@ -196,48 +206,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-class _Reader:
-    """Takes keys out of one table, checking types, and reports what is left unknown."""
-
-    def __init__(self, path: Path, table: Mapping[str, Any], prefix: str = "") -> None:
-        self.path = path
-        self.table = dict(table)
-        self.prefix = prefix
-        known = {k.key for k in KEYS}
-        for key in sorted(self.table):
-            if f"{prefix}{key}" not in known:
-                raise InputError(f"{path}: unknown key '{prefix}{key}'")
-
-    def fail(self, key: str, expected: str) -> InputError:
-        return InputError(f"{self.path}: key '{self.prefix}{key}': expected {expected}")
-
-    def take(self, key: str, kind: type | tuple[type, ...], expected: str) -> Any:
-        if key not in self.table:
-            return None
-        value = self.table.pop(key)
-        # bool is an int in Python; a TOML true is never a valid number here
-        if isinstance(value, bool) and kind in (int, float, (int, float)):
-            raise self.fail(key, expected)
-        if not isinstance(value, kind):
-            raise self.fail(key, expected)
-        return value
-
-    def take_str_list(self, key: str, expected: str) -> tuple[str, ...] | None:
-        value = self.take(key, list, expected)
-        if value is None:
-            return None
-        if not all(isinstance(v, str) for v in value):
-            raise self.fail(key, expected)
-        return tuple(value)
-
-    def finish(self) -> None:
-        if self.table:
-            key = sorted(self.table)[0]
-            raise InputError(f"{self.path}: unknown key '{self.prefix}{key}'")
+def _reader(path: Path, table: Mapping[str, Any], prefix: str = "") -> TableReader:
+    return TableReader(path, table, {k.key for k in KEYS}, prefix)
 
 
 def _parse(path: Path, table: Mapping[str, Any], index_url: str, extra: tuple[str, ...]) -> Config:
-    r = _Reader(path, table)
+    r = _reader(path, table)
     kw: dict[str, Any] = {"source": path, "index_url": index_url, "extra_index_urls": extra}
 
     test_command = r.take("test-command", str, "a non-empty string")
@@ -249,11 +223,6 @@ def _parse(path: Path, table: Mapping[str, Any], index_url: str, extra: tuple[st
         if not words:
             raise r.fail("test-command", "a non-empty string")
         kw["test_command"] = test_command
-    timeout = r.take("test-timeout", (int, float), "a positive number of seconds")
-    if timeout is not None:
-        if timeout <= 0:
-            raise r.fail("test-timeout", "a positive number of seconds")
-        kw["test_timeout"] = float(timeout)
 
     sources = r.take_str_list("advisories", "a list of source specs")
     if sources is not None:
@@ -304,11 +273,12 @@ def _parse(path: Path, table: Mapping[str, Any], index_url: str, extra: tuple[st
     if ml is not None:
         kw["ml"] = _ml(path, ml)
     _take_run_settings(r, kw)
+    _take_deadlines(r, kw)
     r.finish()
     return Config(**kw)
 
 
-def _take_run_settings(r: _Reader, kw: dict[str, Any]) -> None:
+def _take_run_settings(r: TableReader, kw: dict[str, Any]) -> None:
     """``pythons``, ``environments`` and ``pass-env``: where and with what the tools run."""
     pythons = r.take("pythons", dict, 'a table of "X.Y" = "path to an interpreter"')
     if pythons is not None:
@@ -342,7 +312,17 @@ def _take_run_settings(r: _Reader, kw: dict[str, Any]) -> None:
         kw["pass_env"] = names
 
 
-def _take_url(r: _Reader, kw: dict[str, Any], key: str, attr: str) -> None:
+def _take_deadlines(r: TableReader, kw: dict[str, Any]) -> None:
+    """``test-timeout``, ``index-timeout`` and ``lock-timeout``: positive numbers of seconds."""
+    for key in ("test-timeout", "index-timeout", "lock-timeout"):
+        seconds = r.take(key, (int, float), "a positive number of seconds")
+        if seconds is not None and not 0 < seconds < float("inf"):
+            raise r.fail(key, "a positive number of seconds")
+        if seconds is not None:
+            kw[key.replace("-", "_")] = float(seconds)
+
+
+def _take_url(r: TableReader, kw: dict[str, Any], key: str, attr: str) -> None:
     url = r.take(key, str, "a URL")
     if url is not None:
         if not _valid_url(url):
@@ -360,7 +340,7 @@ def _valid_source(spec: str) -> bool:
     return spec in ADVISORY_KINDS
 
 
-def _ignore_rule(r: _Reader, item: str) -> IgnoreRule:
+def _ignore_rule(r: TableReader, item: str) -> IgnoreRule:
     try:
         req = Requirement(item)
     except InvalidRequirement:
@@ -371,7 +351,7 @@ def _ignore_rule(r: _Reader, item: str) -> IgnoreRule:
     return IgnoreRule(canonicalize_name(req.name), spec)
 
 
-def _names(r: _Reader, key: str, values: object) -> tuple[NormalizedName, ...]:
+def _names(r: TableReader, key: str, values: object) -> tuple[NormalizedName, ...]:
     if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
         raise r.fail(key, "a non-empty list of package names")
     names = []
@@ -386,7 +366,7 @@ def _names(r: _Reader, key: str, values: object) -> tuple[NormalizedName, ...]:
     return tuple(names)
 
 
-def _groups(r: _Reader, table: Mapping[str, Any]) -> dict[str, tuple[NormalizedName, ...]]:
+def _groups(r: TableReader, table: Mapping[str, Any]) -> dict[str, tuple[NormalizedName, ...]]:
     groups: dict[str, tuple[NormalizedName, ...]] = {}
     for name, members in table.items():
         if not name or not all(c.isalnum() or c in "-_." for c in name):
@@ -395,14 +375,14 @@ def _groups(r: _Reader, table: Mapping[str, Any]) -> dict[str, tuple[NormalizedN
     return groups
 
 
-def _prereleases(r: _Reader, value: bool | list[Any]) -> tuple[NormalizedName, ...]:
+def _prereleases(r: TableReader, value: bool | list[Any]) -> tuple[NormalizedName, ...]:
     if isinstance(value, bool):
         return (canonicalize_name("*"),) if value else ()
     return _names(r, "allow-prereleases", value)
 
 
 def _ml(path: Path, table: Mapping[str, Any]) -> MLConfig:
-    r = _Reader(path, table, prefix="ml.")
+    r = _reader(path, table, prefix="ml.")
     kw: dict[str, Any] = {}
     enabled = r.take("enabled", bool, "true or false")
     if enabled is not None:

@@ -25,6 +25,7 @@ from depbot.config import Config
 from depbot.forge.interface import Forge, OpenBatch
 from depbot.index.interface import Index
 from depbot.lock.interface import LockError, LockIndex
+from depbot.lock.tool import LockTimeout
 from depbot.models import (
     Batch,
     BatchOutcome,
@@ -34,18 +35,19 @@ from depbot.models import (
     Moved,
     Plan,
     RolledBack,
+    Skipped,
     TestResult,
     Update,
 )
 from depbot.stages.bisect import bisect, default_budget
-from depbot.stages.check import check
+from depbot.stages.check import NOT_FOUND, check
 from depbot.stages.classify import classify
 from depbot.stages.dashboard import tidy
 from depbot.stages.discover import discover, environments
 from depbot.stages.plan import make_plan
 from depbot.stages.publish import direct_packages, pr_record
 from depbot.stages.relock import BackendFor, moved_pins, relock
-from depbot.stages.remember import blocking, unblocked
+from depbot.stages.remember import remember, unblocked
 from depbot.stages.verify import LazyTestEnv, Prober, TestEnv, excerpt
 from depbot.state.store import Store
 
@@ -54,6 +56,7 @@ __all__ = [
     "RunTools",
     "batches_for",
     "discover_lockfiles",
+    "nothing_looked_up",
     "plan",
     "run",
     "run_batch",
@@ -67,6 +70,8 @@ class Planned:
 
     lockfiles: tuple[Lockfile, ...]
     plan: Plan
+    unlooked: tuple[Skipped, ...] = ()
+    """The packages whose lookup failed or found nothing (also in ``plan.skipped``)."""
 
 
 def discover_lockfiles(repo: Path, config: Config) -> tuple[Lockfile, ...]:
@@ -85,7 +90,14 @@ def plan(
     checked = check(lockfiles, index, sources, pool_size=pool_size)
     updates, skipped = classify(lockfiles, checked, config)
     result = make_plan(updates, (*checked.skipped, *skipped), checked.source_errors, config)
-    return Planned(tuple(lockfiles), result)
+    return Planned(tuple(lockfiles), result, checked.skipped)
+
+
+def nothing_looked_up(planned: Planned) -> bool:
+    """Whether no pinned package could be looked up on the index: the run could not do its
+    job (exit 1), for ``plan`` and ``run`` alike."""
+    names = {p.name for lf in planned.lockfiles for p in lf.pins}
+    return bool(names) and names <= {s.name for s in planned.unlooked}
 
 
 # ---------------------------------------------------------------------------- run
@@ -175,10 +187,16 @@ def run(
                 published=published.get(batch.id), plan=planned.plan,
                 direct=direct_packages(planned.lockfiles),
             )  # fmt: skip
-            _remember(outcome, tools.store, _batch_key(tools.base, outcome.kept, config))
+            remember(outcome, tools.store, _batch_key(tools.base, outcome.kept, config))
             outcomes.append(outcome)
     if not dry_run:
-        _tidy(planned, outcomes, tools, full_plan=trigger != "security")
+        failed = [s.name for s in planned.unlooked if s.reason != NOT_FOUND]
+        superseded = sorted(set(published) - {b.id for b in planned.plan.batches})
+        if failed and superseded and trigger != "security":
+            # a batch may be missing only because its packages could not be looked up this time
+            names = ", ".join(superseded)
+            tools.progress(f"not closing {names}: {len(failed)} packages could not be looked up")
+        _tidy(planned, outcomes, tools, full_plan=trigger != "security" and not failed)
     return tuple(outcomes)
 
 
@@ -265,6 +283,9 @@ def run_batch(
         if not kept:
             return outcome("rolled-back")
         files = prober.files(kept)
+    except LockTimeout as exc:
+        # a tool hung (on the index, most likely): nothing is the updates' fault
+        return outcome("failed", message=f"the lock tool timed out: {exc}")
     except LockError as exc:
         # the index or a source is broken: nothing is the updates' fault, nothing is remembered
         return outcome("failed", message=f"relocking failed: {exc}")
@@ -376,32 +397,6 @@ def _tidy(
         tools.store.record_batch(batch_id, branch=f"depbot/{batch_id}", status="closed")
     if tidied.dashboard:
         tools.progress(f"dashboard: {tidied.dashboard}")
-
-
-def _remember(outcome: BatchOutcome, store: Store, key: str) -> None:
-    """8. remember: proven failures block their versions; a published branch is recorded with
-    what it holds, so a rerun with nothing new can leave it alone."""
-    for r in blocking(outcome.rolled_back):
-        store.add_rollback(r.update.name, r.update.target, r.reason, r.detail)
-    if outcome.status in ("opened", "updated") or (outcome.status == "failed" and outcome.branch):
-        store.record_batch(
-            outcome.batch.id,
-            branch=outcome.batch.branch,
-            status=outcome.status,
-            pr=outcome.pr,
-            key=key if outcome.status != "failed" else None,
-        )
-    elif outcome.status == "unchanged":
-        # "unchanged" says nothing new about a branch: keep what its last change was
-        remembered = {b.id: b for b in store.batches()}.get(outcome.batch.id)
-        if remembered is not None and remembered.key != key:
-            store.record_batch(
-                outcome.batch.id,
-                branch=outcome.batch.branch,
-                status=remembered.status,
-                pr=remembered.pr,
-                key=key,
-            )
 
 
 def _budget(config: Config, spent: int, n: int) -> int:

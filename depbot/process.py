@@ -14,11 +14,17 @@ __all__ = ["run_in_group"]
 
 
 def run_in_group(
-    argv: list[str], cwd: Path, env: Mapping[str, str], log: IO[bytes], timeout: float
+    argv: list[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    log: IO[bytes],
+    timeout: float | None,
+    errors: IO[bytes] | None = None,
 ) -> tuple[bool, int]:
     """(timed out, exit code) of ``argv`` run in a new process group whose leftovers are
-    killed when it ends; output goes to the file ``log``, so a leftover holding it open
-    cannot keep the run waiting."""
+    killed when it ends; output goes to the file ``log`` (stderr too, unless ``errors`` is
+    given), so a leftover holding it open cannot keep the run waiting. ``timeout`` None:
+    no limit."""
     posix = os.name == "posix"
     flags = 0 if posix else getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
     proc = subprocess.Popen(
@@ -27,7 +33,7 @@ def run_in_group(
         env=dict(env),
         stdin=subprocess.DEVNULL,
         stdout=log,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.STDOUT if errors is None else errors,
         start_new_session=posix,
         creationflags=flags,
     )

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from depbot.forge.interface import OpenBatch
-from depbot.models import Advisory, BatchOutcome, Moved, Plan, Update
+from depbot.models import Advisory, BatchOutcome, Moved, Plan, Skipped, Update
 from depbot.state.store import BatchRecord, RollbackRecord
 
 if TYPE_CHECKING:
@@ -58,12 +58,16 @@ def _update_json(u: Update) -> dict[str, Any]:
     }
 
 
+def _skipped_json(skipped: Sequence[Skipped]) -> list[dict[str, str]]:
+    return [{"name": s.name, "reason": s.reason} for s in skipped]
+
+
 def plan_json(plan: Plan) -> dict[str, Any]:
     """The stable ``plan`` document of SPEC §7, and nothing else."""
     return {
         "schema": SCHEMA,
         "updates": [_update_json(u) for u in plan.updates],
-        "skipped": [{"name": s.name, "reason": s.reason} for s in plan.skipped],
+        "skipped": _skipped_json(plan.skipped),
         "batches": [
             {
                 "id": b.id,
@@ -108,12 +112,16 @@ def _problems_markdown(plan: Plan) -> list[str]:
     if plan.source_errors:
         lines += ["## Advisory sources that could not answer", ""]
         lines += [f"- **{e}**" for e in plan.source_errors] + [""]
-    if plan.skipped:
-        lines += ["## Skipped", ""]
-        lines += [f"- {s.name}: {s.reason}" for s in plan.skipped] + [""]
+    lines += _skipped_markdown(plan.skipped)
     if plan.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in plan.notes] + [""]
     return lines
+
+
+def _skipped_markdown(skipped: Sequence[Skipped]) -> list[str]:
+    if not skipped:
+        return []
+    return ["## Skipped", "", *(f"- {s.name}: {s.reason}" for s in skipped), ""]
 
 
 def plan_text(plan: Plan, console: Console) -> None:
@@ -162,8 +170,11 @@ def _table(
 # ---------------------------------------------------------------------------- run
 
 
-def run_json(trigger: str, outcomes: Sequence[BatchOutcome]) -> dict[str, Any]:
-    """The stable ``run`` document of SPEC §7."""
+def run_json(
+    trigger: str, outcomes: Sequence[BatchOutcome], skipped: Sequence[Skipped] = ()
+) -> dict[str, Any]:
+    """The stable ``run`` document of SPEC §7, with the packages the run had to skip
+    (``skipped``, as in ``plan``)."""
     return {
         "schema": SCHEMA,
         "trigger": trigger,
@@ -200,6 +211,7 @@ def run_json(trigger: str, outcomes: Sequence[BatchOutcome]) -> dict[str, Any]:
             }
             for o in outcomes
         ],
+        "skipped": _skipped_json(skipped),
     }
 
 
@@ -225,8 +237,14 @@ def _outcome_rows(o: BatchOutcome) -> list[tuple[str, str, str]]:
     return rows
 
 
-def run_text(trigger: str, outcomes: Sequence[BatchOutcome], console: Console) -> None:
-    """The run's outcome per batch on a terminal (plain lines when not a terminal)."""
+def run_text(
+    trigger: str,
+    outcomes: Sequence[BatchOutcome],
+    console: Console,
+    skipped: Sequence[Skipped] = (),
+) -> None:
+    """The run's outcome per batch on a terminal (plain lines when not a terminal), then the
+    packages it had to skip."""
     if not outcomes:
         console.print(f"Nothing to do ({trigger}).")
     for o in outcomes:
@@ -235,10 +253,13 @@ def run_text(trigger: str, outcomes: Sequence[BatchOutcome], console: Console) -
         _table(console, title, ("package", "change", "result"), _outcome_rows(o))
         if o.message:
             console.print(o.message, highlight=False, markup=False)
+    _problems_text(console, (), skipped, ())
 
 
-def run_markdown(trigger: str, outcomes: Sequence[BatchOutcome]) -> str:
-    """The run's outcome as Markdown, for a CI step summary."""
+def run_markdown(
+    trigger: str, outcomes: Sequence[BatchOutcome], skipped: Sequence[Skipped] = ()
+) -> str:
+    """The run's outcome as Markdown, for a CI step summary, then what it had to skip."""
     lines = [f"# depbot run ({trigger})", ""]
     for o in outcomes:
         where = f" on `{o.branch}`" if o.branch else ""
@@ -248,6 +269,7 @@ def run_markdown(trigger: str, outcomes: Sequence[BatchOutcome]) -> str:
         if o.message:
             lines += ["", "```", o.message, "```"]
         lines.append("")
+    lines += _skipped_markdown(skipped)
     return "\n".join(lines).rstrip() + "\n"
 
 

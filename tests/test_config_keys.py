@@ -11,6 +11,7 @@ import pytest
 from depbot import config
 from depbot.config import KEYS, load_config
 from depbot.errors import InputError
+from depbot.tables import TableReader
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,13 +20,13 @@ def keys_parse_takes(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     """Every key ``_parse`` asks its reader for, ``ml.*`` included (``take`` is called for each
     key whether or not the table has it)."""
     taken: set[str] = set()
-    original = config._Reader.take
+    original = TableReader.take
 
-    def take(self: config._Reader, key: str, *args: Any) -> Any:
+    def take(self: TableReader, key: str, *args: Any) -> Any:
         taken.add(f"{self.prefix}{key}")
         return original(self, key, *args)
 
-    monkeypatch.setattr(config._Reader, "take", take)
+    monkeypatch.setattr(TableReader, "take", take)
     config._parse(Path("depbot.toml"), {"ml": {}}, config.PYPI_SIMPLE, ())
     return taken
 

@@ -245,9 +245,10 @@ OUTCOMES = (
 
 
 def test_run_json_has_exactly_the_stable_fields() -> None:
-    doc = run_json("weekly", OUTCOMES)
-    assert set(doc) == {"schema", "trigger", "batches"}
+    doc = run_json("weekly", OUTCOMES, (Skipped("delta", "delta: answered HTTP 503"),))
+    assert set(doc) == {"schema", "trigger", "batches", "skipped"}
     assert (doc["schema"], doc["trigger"]) == (1, "weekly")
+    assert doc["skipped"] == [{"name": "delta", "reason": "delta: answered HTTP 503"}]
     for b in doc["batches"]:
         assert set(b) == {
             "id",
@@ -288,7 +289,8 @@ def test_run_json_has_exactly_the_stable_fields() -> None:
         "moved": [],
         "test_runs": 1,
     }
-    assert run_json("security", ()) == {"schema": 1, "trigger": "security", "batches": []}
+    empty = {"schema": 1, "trigger": "security", "batches": [], "skipped": []}
+    assert run_json("security", ()) == empty
 
 
 def test_run_markdown_rows() -> None:
@@ -314,6 +316,28 @@ def test_run_text_plain_lines() -> None:
         "security: failed (1 test run)",
         "the current lockfiles fail their tests",
     ]
+
+
+def test_run_outputs_list_what_was_skipped_after_the_batches() -> None:
+    skipped = (
+        Skipped("delta", "delta: malformed page at http://i.invalid/simple/delta/ (read twice)"),
+        Skipped("echo", "echo: http://i.invalid/simple/echo/ timed out (3 attempts in 30.0 s)"),
+    )
+    console, buf = plain()
+    run_text("weekly", OUTCOMES, console, skipped)
+    lines = buf.getvalue().splitlines()
+    assert lines[lines.index("Skipped:") :] == [
+        "Skipped:",
+        f"  delta: {skipped[0].reason}",
+        f"  echo: {skipped[1].reason}",
+    ]
+    assert lines.index("Skipped:") > lines.index("security: failed (1 test run)")
+    markdown = run_markdown("weekly", OUTCOMES, skipped).splitlines()
+    at = markdown.index("## Skipped")
+    assert markdown[at + 2 :] == [f"- {s.name}: {s.reason}" for s in skipped]
+    console, buf = plain()
+    run_text("weekly", (), console, skipped)  # nothing to do, but something was skipped
+    assert buf.getvalue().splitlines()[:2] == ["Nothing to do (weekly).", "Skipped:"]
 
 
 def test_run_text_on_a_terminal_and_when_empty() -> None:

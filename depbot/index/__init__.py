@@ -13,7 +13,7 @@ from pathlib import Path
 from depbot.index.cache import PageStore
 from depbot.index.interface import Index, IndexLookupError
 from depbot.index.multi import MultiIndex
-from depbot.index.simple import LazySession, SimpleIndex
+from depbot.index.simple import DEADLINE, LazySession, SimpleIndex
 from depbot.models import Lockfile
 
 __all__ = ["DEFAULT_FRESHNESS", "Index", "IndexLookupError", "build_index", "index_urls"]
@@ -50,6 +50,7 @@ def build_index(
     *,
     pool_size: int = 16,
     freshness: float = DEFAULT_FRESHNESS,
+    timeout: float = DEADLINE,
 ) -> Index:
     """The Index of the URLs ``index_urls`` picks, remembered under ``cache_dir`` (None: no
     disk cache); ``pool_size`` is the number of lookups the caller runs at once.
@@ -58,6 +59,7 @@ def build_index(
     seconds, and its validators, with which an older page is revalidated (``freshness=0``:
     every page is, whatever an earlier run stored, as ``run`` needs). The folders of an
     earlier layout there (``pages/``, ``releases/``) are removed on the first write.
+    ``timeout``: seconds one page may take, every attempt included (``index-timeout``).
     """
     urls = index_urls(index_url, extra_index_urls, lockfiles)
     store = None
@@ -65,4 +67,6 @@ def build_index(
         # ``pages/`` and ``releases/``: the HTTP and release caches of an earlier layout
         store = PageStore(cache_dir / "index", [cache_dir / "pages", cache_dir / "releases"])
     session = LazySession(pool_size)
-    return MultiIndex([SimpleIndex(url, session, store, freshness) for url in urls])
+    return MultiIndex(
+        [SimpleIndex(url, session, store, freshness, deadline=timeout) for url in urls]
+    )

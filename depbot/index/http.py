@@ -1,7 +1,8 @@
-"""The HTTP session every index lookup goes through: retries, a timeout, a connection pool.
+"""The HTTP session every index lookup goes through: a timeout, a connection pool, a name.
 
-Retries (urllib3, ``depbot.http``) cover connection and read errors and 429/5xx answers of GET
-requests, with exponential backoff. Caching is not done here: ``depbot.index.simple`` asks
+The index client retries by itself (``depbot.index.simple``: every attempt at a page within
+one deadline), so its session has no retries of its own; ``retries`` (urllib3,
+``depbot.http``) is for other callers. Caching is not done here: ``depbot.index.simple`` asks
 with the validators ``depbot.index.cache`` remembered, so an unchanged page costs a 304.
 """
 
@@ -17,6 +18,7 @@ from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 from urllib3.util.ssl_ import create_urllib3_context
 
+from depbot import __version__
 from depbot.http import retry_policy
 
 __all__ = ["make_session"]
@@ -68,10 +70,11 @@ class _Adapter(HTTPAdapter):
 
 
 def make_session(
-    retries: int = 4, backoff: float = 0.2, timeout: float = 15, pool_size: int = 16
+    retries: int = 0, backoff: float = 0.2, timeout: float = 15, pool_size: int = 16
 ) -> requests.Session:
-    """A session for index pages: retried, with ``timeout`` seconds per request unless the
-    caller gives one, keeping up to ``pool_size`` connections per host."""
+    """A session for index pages, with ``timeout`` seconds per request unless the caller gives
+    one, keeping up to ``pool_size`` connections per host; ``retries`` urllib3 retries (none by
+    default: the index client has its own, under one deadline)."""
     adapter = _Adapter(
         timeout,
         max_retries=retry_policy(retries, backoff),
@@ -79,6 +82,8 @@ def make_session(
         pool_maxsize=pool_size,
     )
     session = requests.Session()
+    # an index operator (and a fault-injecting test proxy) can tell depbot's lookups from pip's
+    session.headers["User-Agent"] = f"depbot/{__version__} {requests.utils.default_user_agent()}"
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

@@ -43,6 +43,9 @@ _META_VERSION = re.compile(
 )
 _CONTENT = re.compile(r"""content\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[-_.]+")
+# what an HTML project page without a single file still says about itself (PEP 503's example,
+# PyPI, pypiserver, devpi, Artifactory, Nexus): an error or maintenance page says neither
+_EMPTY_PAGE = re.compile(r"links\s+for|pypi:repository-version", re.IGNORECASE)
 
 
 class MalformedPage(ValueError):
@@ -91,7 +94,12 @@ def parse_json(body: bytes) -> list[DistFile]:
 
 
 def parse_html(body: bytes) -> list[DistFile]:
-    """The files of a PEP 503 page, in page order; a file's name is its URL's last segment."""
+    """The files of a PEP 503 page, in page order; a file's name is its URL's last segment.
+
+    A page without a link is a project without files only when it says it is a project page
+    ("Links for …" or the repository-version meta tag); any other text served as HTML (an error
+    or maintenance page, garbage) is malformed, never "not found".
+    """
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -112,7 +120,15 @@ def parse_html(body: bytes) -> list[DistFile]:
         rp = attributes.get("data-requires-python")
         rp = specifiers.setdefault(rp, (rp.strip() or None) if rp is not None else None)
         out.append(DistFile(filename, rp, "data-yanked" in attributes))
+    if not out and _EMPTY_PAGE.search(text) is None:
+        raise MalformedPage(f"not a PEP 503 project page (no link in {_sample(text)!r})")
     return out
+
+
+def _sample(text: str, limit: int = 60) -> str:
+    """The start of ``text`` on one line, for a message."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit] + "…"
 
 
 def _attributes(text: str) -> dict[str, str]:

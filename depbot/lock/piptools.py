@@ -23,7 +23,7 @@ from packaging.version import Version
 from depbot.lock.interface import LockBackend, LockError, LockIndex, Unresolvable
 from depbot.lock.interpreters import Interpreter, current_version
 from depbot.lock.replay import CompileCommand, index_arguments, index_options
-from depbot.lock.tool import compile_scratch, output_tail, run_tool, venv_python
+from depbot.lock.tool import LOCK_TIMEOUT, compile_scratch, output_tail, run_tool, venv_python
 from depbot.models import Lockfile
 
 __all__ = ["PipToolsBackend", "compile_new", "resolver_message", "tool_python"]
@@ -137,12 +137,14 @@ def _for_pip_compile(command: CompileCommand) -> list[str]:
 
 
 class PipToolsBackend(LockBackend):
-    """pip-compile and pip-sync, run as ``python -m piptools`` of ``python``."""
+    """pip-compile and pip-sync, run as ``python -m piptools`` of ``python``; each call is
+    stopped after ``timeout`` seconds (LockTimeout)."""
 
     name = "pip-tools"
 
-    def __init__(self, python: str = sys.executable) -> None:
+    def __init__(self, python: str = sys.executable, timeout: float = LOCK_TIMEOUT) -> None:
         self.python = python
+        self.timeout = timeout
 
     def relock(
         self,
@@ -159,7 +161,9 @@ class PipToolsBackend(LockBackend):
                 "--no-header", "--no-emit-options", "--output-file", str(output), *pins,
             ]  # fmt: skip
 
-        done, text = compile_scratch(repo, lockfile, upgrades, env, "pip-compile", argv)
+        done, text = compile_scratch(
+            repo, lockfile, upgrades, env, "pip-compile", argv, self.timeout
+        )
         if done.returncode != 0:
             message = resolver_message(done.stderr) or f"pip-compile exited {done.returncode}"
             if done.returncode == 1 or any(s in done.stderr for s in _UNRESOLVED):
@@ -169,7 +173,9 @@ class PipToolsBackend(LockBackend):
 
     def create_venv(self, path: Path, env: Mapping[str, str]) -> Path:
         # pip-sync drives the environment's own pip, so this one keeps pip
-        done = run_tool([self.python, "-m", "venv", str(path)], path.parent, env, "venv")
+        done = run_tool(
+            [self.python, "-m", "venv", str(path)], path.parent, env, "venv", self.timeout
+        )
         if done.returncode != 0:
             raise LockError(f"cannot create a virtual environment at {path}: {done.stderr}")
         return venv_python(path)
@@ -185,7 +191,7 @@ class PipToolsBackend(LockBackend):
             self.python, "-m", "piptools", "sync", "--quiet", "--python-executable", str(python),
             *index_options(index), *(str(p) for p in lockfiles),
         ]  # fmt: skip
-        done = run_tool(argv, python.parent, env, "pip-sync")
+        done = run_tool(argv, python.parent, env, "pip-sync", self.timeout)
         if done.returncode != 0:
             output = f"{done.stdout}\n{done.stderr}"
             # pip's own "ERROR:" lines say why; the rest is pip-sync's traceback
@@ -199,6 +205,6 @@ class PipToolsBackend(LockBackend):
             str(python), "-m", "pip", "install", "--quiet", "--no-deps",
             *index_options(index), "-e", str(project),
         ]  # fmt: skip
-        done = run_tool(argv, project, env, "pip install")
+        done = run_tool(argv, project, env, "pip install", self.timeout)
         if done.returncode != 0:
             raise LockError(f"cannot install {project}: {output_tail(done.stderr or done.stdout)}")

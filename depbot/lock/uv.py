@@ -17,7 +17,7 @@ from packaging.version import Version
 
 from depbot.lock.interface import LockBackend, LockError, LockIndex, Unresolvable
 from depbot.lock.replay import CompileCommand, index_arguments, index_options
-from depbot.lock.tool import compile_scratch, output_tail, run_tool, venv_python
+from depbot.lock.tool import LOCK_TIMEOUT, compile_scratch, output_tail, run_tool, venv_python
 from depbot.models import Lockfile
 
 __all__ = ["UvBackend", "default_uv", "uv_message"]
@@ -98,9 +98,13 @@ class UvBackend(LockBackend):
 
     name = "uv"
 
-    def __init__(self, uv: str | None = None, python: str = sys.executable) -> None:
+    def __init__(
+        self, uv: str | None = None, python: str = sys.executable, timeout: float = LOCK_TIMEOUT
+    ) -> None:
         self.uv = uv or default_uv()
         self.python = python
+        self.timeout = timeout
+        """Seconds each call may take before it is stopped (LockTimeout)."""
 
     def relock(
         self,
@@ -118,7 +122,9 @@ class UvBackend(LockBackend):
                 "--no-header", "--output-file", str(output), *pins,
             ]  # fmt: skip
 
-        done, text = compile_scratch(repo, lockfile, upgrades, env, "uv pip compile", argv)
+        done, text = compile_scratch(
+            repo, lockfile, upgrades, env, "uv pip compile", argv, self.timeout
+        )
         if done.returncode == 1:
             raise Unresolvable(uv_message(done.stderr) or "uv found no solution")
         if done.returncode != 0:
@@ -128,7 +134,7 @@ class UvBackend(LockBackend):
 
     def create_venv(self, path: Path, env: Mapping[str, str]) -> Path:
         argv = [self.uv, "venv", "--quiet", "--python", self.python, str(path)]
-        done = run_tool(argv, path.parent, env, "uv venv")
+        done = run_tool(argv, path.parent, env, "uv venv", self.timeout)
         if done.returncode != 0:
             raise LockError(f"cannot create a virtual environment at {path}: {done.stderr}")
         return venv_python(path)
@@ -144,7 +150,7 @@ class UvBackend(LockBackend):
             self.uv, "pip", "sync", "--quiet", "--color", "never", "--python", str(python),
             *index_options(index), *(str(p) for p in lockfiles),
         ]  # fmt: skip
-        done = run_tool(argv, python.parent, env, "uv pip sync")
+        done = run_tool(argv, python.parent, env, "uv pip sync", self.timeout)
         if done.returncode != 0:
             raise LockError(f"uv pip sync failed: {output_tail(done.stderr)}")
 
@@ -155,6 +161,6 @@ class UvBackend(LockBackend):
             self.uv, "pip", "install", "--quiet", "--color", "never", "--python", str(python),
             "--no-deps", *index_options(index), "-e", str(project),
         ]  # fmt: skip
-        done = run_tool(argv, project, env, "uv pip install")
+        done = run_tool(argv, project, env, "uv pip install", self.timeout)
         if done.returncode != 0:
             raise LockError(f"cannot install {project}: {output_tail(done.stderr)}")

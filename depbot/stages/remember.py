@@ -1,6 +1,7 @@
 """remember: which updates depbot's memory holds back, and which rollbacks it keeps (SPEC §5).
 
-Pure decisions over values; the store (``depbot.state.store``) only keeps what these decide. A
+Pure decisions over values; the store (``depbot.state.store``) only keeps what these decide,
+written by ``remember``, the pipeline's last step for each batch. A
 rolled-back version stays blocked until a newer release appears (a different version) or the
 user clears it (``--retry``); a rollback that proved nothing (the budget ran out) blocks nothing.
 """
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from depbot.models import RolledBack, Update
-from depbot.state.store import RollbackRecord, same_version
+from depbot.models import BatchOutcome, RolledBack, Update
+from depbot.state.store import RollbackRecord, Store, same_version
 
-__all__ = ["BLOCKING_REASONS", "blocking", "unblocked"]
+__all__ = ["BLOCKING_REASONS", "blocking", "remember", "unblocked"]
 
 BLOCKING_REASONS = frozenset({"unresolvable", "tests-failed"})
 """Rollback reasons that block a version; ``not-tested`` (budget) never proved anything."""
@@ -50,3 +51,29 @@ def unblocked(
             why = f"{record.reason} on {record.at:%Y-%m-%d}" if record else "failed before"
             rolled.append(RolledBack(u, "previously-failed", why))
     return kept, rolled
+
+
+def remember(outcome: BatchOutcome, store: Store, key: str) -> None:
+    """8. remember: proven failures block their versions; a published branch is recorded with
+    what it holds, so a rerun with nothing new can leave it alone."""
+    for r in blocking(outcome.rolled_back):
+        store.add_rollback(r.update.name, r.update.target, r.reason, r.detail)
+    if outcome.status in ("opened", "updated") or (outcome.status == "failed" and outcome.branch):
+        store.record_batch(
+            outcome.batch.id,
+            branch=outcome.batch.branch,
+            status=outcome.status,
+            pr=outcome.pr,
+            key=key if outcome.status != "failed" else None,
+        )
+    elif outcome.status == "unchanged":
+        # "unchanged" says nothing new about a branch: keep what its last change was
+        remembered = {b.id: b for b in store.batches()}.get(outcome.batch.id)
+        if remembered is not None and remembered.key != key:
+            store.record_batch(
+                outcome.batch.id,
+                branch=outcome.batch.branch,
+                status=remembered.status,
+                pr=remembered.pr,
+                key=key,
+            )

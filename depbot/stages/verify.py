@@ -27,7 +27,7 @@ from depbot.errors import RunError
 from depbot.lock.interface import LockBackend, LockError, LockIndex
 from depbot.lock.interpreters import current_version
 from depbot.lock.requirements import parse_lockfile
-from depbot.lock.tool import venv_python
+from depbot.lock.tool import LockTimeout, venv_python
 from depbot.models import Environment, TestResult, Update
 from depbot.process import run_in_group
 
@@ -175,10 +175,13 @@ class TestEnv:
 
     def probe(self, files: Mapping[str, str], command: str, timeout: float) -> TestResult:
         """Syncs to ``files`` and runs ``command``; candidate lockfiles that cannot be
-        installed fail like a failing test, with the installer's message."""
+        installed fail like a failing test, with the installer's message; an installer that
+        timed out (LockTimeout) is raised: the index, not the candidates, is to blame."""
         started = time.monotonic()
         try:
             self.sync(files)
+        except LockTimeout:
+            raise
         except LockError as exc:
             return TestResult(
                 passed=False,

@@ -1,11 +1,17 @@
-"""The run lock: one depbot run at a time on one repository (SPEC §9)."""
+"""The run lock: one depbot run at a time on one repository (SPEC §9).
+
+The lock file says who holds it (``pid HOST STARTED``, the start in UTC ISO 8601), so a run
+that finds it taken can say whom it waits for, and for how long it will.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 from depbot.errors import RunError
@@ -18,7 +24,7 @@ class RunLock:
 
     The operating system releases it when the holder dies (even by ``kill -9``), so a lock file
     left behind by a crashed run never blocks the next one. Waits up to ``timeout`` seconds,
-    then raises RunError.
+    then raises RunError naming the holder; ``waiting`` is told once, when the wait begins.
     """
 
     def __init__(
@@ -29,31 +35,43 @@ class RunLock:
         poll: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        waiting: Callable[[str], None] = lambda _message: None,
     ) -> None:
         self.path = path
         self._timeout = timeout
         self._poll = poll
         self._clock = clock
         self._sleep = sleep
+        self._waiting = waiting
         self._fd: int | None = None
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            deadline = self._clock() + self._timeout
+            started, told = self._clock(), False
             while not _try_lock(fd):
-                if self._clock() >= deadline:
-                    holder = _read_holder(fd)
-                    raise RunError(f"another depbot run holds the lock {self.path}{holder}")
+                holder = _read_holder(fd)
+                if self._clock() >= started + self._timeout:
+                    raise RunError(
+                        f"another depbot run holds the lock {self.path}{holder}; gave up after"
+                        f" waiting {self._clock() - started:.0f} s (--lock-timeout)"
+                    )
+                if not told:
+                    told = True
+                    self._waiting(
+                        f"another depbot run holds the lock {self.path}{holder}; waiting up to"
+                        f" {self._timeout:g} s for it (--lock-timeout)"
+                    )
                 self._sleep(self._poll)
         except BaseException:
             os.close(fd)
             raise
-        # The pid is only a hint for the message above; the OS lock is what counts.
+        # Who holds it is only a hint for the messages above; the OS lock is what counts.
+        since = datetime.now(timezone.utc).isoformat(timespec="seconds")
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, f"{os.getpid()} {_host()} {since}\n".encode())
         self._fd = fd
 
     def release(self) -> None:
@@ -99,10 +117,21 @@ else:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def _host() -> str:
+    """This machine's name as one word (the lock file's fields are split on spaces)."""
+    return "".join(socket.gethostname().split()) or "unknown-host"
+
+
 def _read_holder(fd: int) -> str:
+    """`` (pid N on HOST since TIME)`` as the lock file says, or "" when it says nothing
+    readable (a holder that has not written it yet, an older depbot's bare pid)."""
     try:
         os.lseek(fd, 0, os.SEEK_SET)
-        pid = os.read(fd, 32).decode("ascii", "replace").strip()
+        words = os.read(fd, 512).decode("utf-8", "replace").split()
     except OSError:
         return ""
-    return f" (pid {pid})" if pid.isdigit() else ""
+    if not words or not words[0].isdigit():
+        return ""
+    if len(words) < 3:
+        return f" (pid {words[0]})"
+    return f" (pid {words[0]} on {words[1]} since {words[2]})"

@@ -113,7 +113,9 @@ def test_an_error_on_any_index_fails_the_lookup_and_names_it(tmp_path: Path) -> 
         serve_index(tmp_path / "b", [Dist("alpha", "2.0")]) as b,
     ):
         b.failures["alpha"] = 10
-        session = make_session(retries=1, backoff=0)
-        index = MultiIndex([SimpleIndex(a.url, session), SimpleIndex(b.url, session)])
+        session = make_session()
+        index = MultiIndex(
+            [SimpleIndex(a.url, session), SimpleIndex(b.url, session, attempts=2, backoff=0)]
+        )
         with pytest.raises(IndexLookupError, match=b.url):
             index.releases(canonicalize_name("alpha"))

@@ -42,8 +42,15 @@ def server(tmp_path: Path) -> Iterator[IndexServer]:
 def index(
     server: IndexServer, tmp_path: Path, retries: int = 4, timeout: float = 15
 ) -> SimpleIndex:
-    session = make_session(retries=retries, backoff=0.01, timeout=timeout)
-    return SimpleIndex(server.url, session, PageStore(tmp_path / "cache"), freshness=0)
+    return SimpleIndex(
+        server.url,
+        make_session(),
+        PageStore(tmp_path / "cache"),
+        freshness=0,
+        attempts=retries + 1,
+        backoff=0.01,
+        request_timeout=timeout,
+    )
 
 
 def summary(releases: tuple[Release, ...]) -> list[tuple[str, bool, str | None, list[str]]]:
@@ -149,7 +156,7 @@ def test_an_unreachable_index_raises(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    simple = SimpleIndex(f"http://127.0.0.1:{port}/simple", make_session(retries=1, backoff=0))
+    simple = SimpleIndex(f"http://127.0.0.1:{port}/simple", make_session(), attempts=2, backoff=0)
     with pytest.raises(IndexLookupError, match="could not be read"):
         simple.releases(n("alpha"))
 
@@ -203,7 +210,7 @@ def test_credentials_in_the_index_url_never_reach_messages(
 ) -> None:
     server.failures["alpha"] = 10
     url = server.url.replace("http://", "http://user:s3cret@")
-    simple = SimpleIndex(url, make_session(retries=0), PageStore(tmp_path / "store"))
+    simple = SimpleIndex(url, make_session(), PageStore(tmp_path / "store"), attempts=1)
     with pytest.raises(IndexLookupError) as raised:
         simple.releases(n("alpha"))
     assert "s3cret" not in str(raised.value)

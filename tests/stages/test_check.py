@@ -50,7 +50,7 @@ class Broken(AdvisorySource):
 
 
 def index(server: IndexServer, retries: int = 4) -> SimpleIndex:
-    return SimpleIndex(server.url, make_session(retries=retries, backoff=0.01))
+    return SimpleIndex(server.url, make_session(), attempts=retries + 1, backoff=0.01)
 
 
 def test_each_name_is_looked_up_once_and_failures_are_skipped(tmp_path: Path) -> None:

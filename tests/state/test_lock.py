@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from depbot.errors import RunError
 from depbot.state.lock import RunLock
+
+HOST = "".join(socket.gethostname().split())
 
 
 def test_second_lock_holder_fails_after_its_timeout(tmp_path: Path) -> None:
@@ -22,11 +27,24 @@ def test_second_lock_holder_fails_after_its_timeout(tmp_path: Path) -> None:
         waited.append(seconds)
         now[0] += seconds
 
+    said: list[str] = []
     with RunLock(lock_path):
-        second = RunLock(lock_path, timeout=2.0, poll=0.5, clock=lambda: now[0], sleep=sleep)
-        with pytest.raises(RunError, match=r"another depbot run holds the lock .*\(pid \d+\)"):
+        second = RunLock(
+            lock_path, timeout=2.0, poll=0.5, clock=lambda: now[0], sleep=sleep, waiting=said.append
+        )
+        with pytest.raises(RunError) as raised:
             second.acquire()
     assert waited == [0.5, 0.5, 0.5, 0.5]
+    holder = rf"\(pid {os.getpid()} on {re.escape(HOST)} since \d{{4}}-\d\d-\d\dT[\d:]+\+00:00\)"
+    # said once, when the wait begins: who holds the lock and how long this run waits
+    [message] = said
+    assert re.fullmatch(
+        rf"another depbot run holds the lock .*{holder}; waiting up to 2 s .*", message
+    )
+    assert re.fullmatch(
+        rf"another depbot run holds the lock .*{holder}; gave up after waiting 2 s .*",
+        str(raised.value),
+    )
 
 
 def test_lock_is_free_again_after_release(tmp_path: Path) -> None:
@@ -34,7 +52,9 @@ def test_lock_is_free_again_after_release(tmp_path: Path) -> None:
     with RunLock(lock_path):
         pass
     with RunLock(lock_path) as again:
-        assert again.path.read_text().strip().isdigit()
+        pid, host, since = again.path.read_text().split()
+        assert (int(pid), host) == (os.getpid(), HOST)
+        assert datetime.fromisoformat(since).tzinfo is not None
 
 
 def test_a_lock_file_left_by_a_crashed_run_does_not_block(tmp_path: Path) -> None:
@@ -70,4 +90,15 @@ def test_a_lock_held_by_a_process_killed_with_sigkill_is_released(tmp_path: Path
         child.kill()
         child.wait()
     with RunLock(lock_path, timeout=0):
-        assert lock_path.read_text().strip() == str(os.getpid())
+        assert lock_path.read_text().split()[0] == str(os.getpid())
+
+
+def test_a_lock_file_of_an_older_depbot_still_names_the_pid(tmp_path: Path) -> None:
+    lock_path = tmp_path / "lock"
+    with RunLock(lock_path):
+        lock_path.write_text("4242\n")  # what depbot wrote before it said more
+        with pytest.raises(RunError, match=r"\(pid 4242\); gave up"):
+            RunLock(lock_path).acquire()
+        lock_path.write_text("")  # a holder that has not written its line yet
+        with pytest.raises(RunError, match=r"holds the lock \S+; gave up"):
+            RunLock(lock_path).acquire()
