@@ -18,49 +18,21 @@ from depbot.models import (
     Kind,
     Lockfile,
     NormalizedName,
-    Release,
     Skipped,
     Update,
     canonicalize_name,
+)
+from depbot.stages.candidates import (
+    candidates,
+    has_fix,
+    lowest_preferring_series,
+    public,
+    series,
 )
 
 __all__ = ["candidates", "classify", "series"]
 
 _KIND_ORDER = {Kind.SECURITY: 0, Kind.MINOR: 1, Kind.MAJOR: 2}
-
-
-def series(v: Version) -> tuple[int, ...]:
-    """The epoch and first release segment; for ``0.x`` the epoch and first two segments."""
-    release = v.release
-    if release[0] == 0:
-        return (v.epoch, 0, release[1] if len(release) > 1 else 0)
-    return (v.epoch, release[0])
-
-
-def candidates(
-    current: Version,
-    releases: Sequence[Release],
-    python: Sequence[Version],
-    allow_pre: bool,
-) -> list[Version]:
-    """Releases newer than ``current`` that may replace it, ascending (ignore rules aside).
-
-    Not yanked, installable on every Python in ``python``, no pre-/dev release unless
-    ``allow_pre`` or ``current`` is one, and carrying the same local label as ``current``
-    (``2.1.0+cu118`` only moves to ``…+cu118``; an unlabelled pin never gains a label).
-    """
-    allow_pre = allow_pre or current.is_prerelease
-    floor = _public(current)
-    found: set[Version] = set()
-    for release in releases:
-        version = release.version
-        if version.local != current.local or _public(version) <= floor:
-            continue
-        if release.yanked or (version.is_prerelease and not allow_pre):
-            continue
-        if all(release.installable_on(py) for py in python):
-            found.add(version)
-    return sorted(found)
 
 
 def classify(
@@ -141,29 +113,29 @@ def _classify_pin(
         return Update(name, current, target, kind, lockfiles, advisories, breaking)
 
     # advisories speak of public versions; a local label is a build variant of the same code
-    affecting = [a for a in check.advisories if a.package == name and a.affects(_public(current))]
-    fixable = tuple(sorted((a for a in affecting if _has_fix(a)), key=lambda a: a.id))
+    affecting = [a for a in check.advisories if a.package == name and a.affects(public(current))]
+    fixable = tuple(sorted((a for a in affecting if has_fix(a)), key=lambda a: a.id))
     skipped = [
         Skipped(name, f"{a.id} affects {current} and has no fix")
         for a in sorted(affecting, key=lambda a: a.id)
-        if not _has_fix(a)
+        if not has_fix(a)
     ]
     updates: list[Update] = []
     floor = current
     if fixable:
 
         def clean(v: Version) -> bool:
-            return not any(a.affects(_public(v)) for a in fixable)
+            return not any(a.affects(public(v)) for a in fixable)
 
         clean_wanted = [v for v in wanted if clean(v)]
         clean_pool = [v for v in pool if clean(v)]
         ids = ", ".join(a.id for a in fixable)
         if clean_wanted:
-            floor = _lowest_preferring_series(current, clean_wanted)
+            floor = lowest_preferring_series(current, clean_wanted)
             updates.append(update(Kind.SECURITY, floor, fixable))
             wanted = clean_wanted
         elif clean_pool:
-            target = _lowest_preferring_series(current, clean_pool)
+            target = lowest_preferring_series(current, clean_pool)
             skipped.append(
                 Skipped(name, f"security update to {target} ({ids}) ignored by configuration")
             )
@@ -178,16 +150,6 @@ def _classify_pin(
     return updates, skipped
 
 
-def _has_fix(advisory: Advisory) -> bool:
-    # OSV's last_affected also bounds the hole: every later release is free of it
-    return bool(advisory.fixed) or any(r.last_affected is not None for r in advisory.ranges)
-
-
-def _lowest_preferring_series(current: Version, clean: Sequence[Version]) -> Version:
-    same = [v for v in clean if series(v) == series(current)]
-    return min(same) if same else min(clean)
-
-
 def _unfixable(current: Version, fixable: Sequence[Advisory], pythons: Iterable[Version]) -> str:
     ids = ", ".join(a.id for a in fixable)
     verb, pronoun = ("affects", "it") if len(fixable) == 1 else ("affect", "them")
@@ -197,7 +159,3 @@ def _unfixable(current: Version, fixable: Sequence[Advisory], pythons: Iterable[
     details = [f"fixed in {fixes}"] if fixes else []
     details += [f"Python {on}"] if on else []
     return f"{reason} ({'; '.join(details)})" if details else reason
-
-
-def _public(v: Version) -> Version:
-    return Version(v.public) if v.local is not None else v
