@@ -20,6 +20,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
 from depbot.errors import InputError
+from depbot.ml.variants import GPU_VARIANT
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,7 +63,9 @@ class MLConfig:
 
     enabled: bool = True
     index_url: str | None = None
-    """Where the CUDA/CPU variant wheels live when no lockfile index line says."""
+    """The variant wheels' index when no lockfile line says (``…/whl/cu118`` or ``…/whl``)."""
+    cuda: str | None = None
+    """The variant to move to when the lockfile's own ends; None: the newest that has torch."""
 
 
 @dataclass(frozen=True)
@@ -345,7 +348,10 @@ def _prereleases(r: _Reader, value: bool | list[Any]) -> tuple[NormalizedName, .
     return _names(r, "allow-prereleases", value)
 
 
+# ---------------------------------------------------------------------------- [tool.depbot.ml]
+
 def _ml(path: Path, table: Mapping[str, Any]) -> MLConfig:
+    """``[tool.depbot.ml]``: ``enabled``, ``index-url`` and ``cuda`` (SPEC §6)."""
     r = _Reader(path, table, prefix="ml.")
     kw: dict[str, Any] = {}
     enabled = r.take("enabled", bool, "true or false")
@@ -353,9 +359,14 @@ def _ml(path: Path, table: Mapping[str, Any]) -> MLConfig:
         kw["enabled"] = enabled
     url = r.take("index-url", str, "a URL")
     if url is not None:
-        if not _valid_url(url):
-            raise r.fail("index-url", f"an http(s) or file URL (got {url!r})")
+        if not _valid_url(url) or "?" in url or "#" in url:
+            raise r.fail("index-url", f"an http(s) or file URL of an index (got {url!r})")
         kw["index_url"] = url
+    expected = 'a CUDA or ROCm variant such as "cu126" or "rocm6.3"'
+    cuda = r.take("cuda", str, expected)
+    if cuda is not None and not GPU_VARIANT.match(cuda):
+        raise r.fail("cuda", f"{expected} (got {cuda!r})")
+    kw.update({"cuda": cuda} if cuda else {})
     r.finish()
     return MLConfig(**kw)
 

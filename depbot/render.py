@@ -69,6 +69,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             }
             for b in plan.batches
         ],
+        "notes": list(plan.notes),
     }
 
 

@@ -187,3 +187,5 @@ def http_fetch(pool_size: int = 4) -> Fetch:
         except requests.RequestException as exc:
             raise OSError(str(exc)) from exc
         return status, content_type, body if body is not None and len(body) <= limit else None
+
+    return fetch

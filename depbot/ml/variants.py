@@ -15,6 +15,7 @@ from packaging.version import Version
 from depbot.models import Lockfile
 
 __all__ = [
+    "GPU_VARIANT",
     "VARIANT_LABEL",
     "folder_of",
     "label_of",
@@ -25,6 +26,8 @@ __all__ = [
 
 VARIANT_LABEL = re.compile(r"^(cpu|xpu|cu\d{3}|rocm\d+(\.\d+){0,2})$")
 """The labels depbot can move between: ``cpu``, ``xpu``, ``cuXYZ``, ``rocmX.Y[.Z]``."""
+GPU_VARIANT = re.compile(r"^(cu\d{3}|rocm\d+(\.\d+){1,2})$")
+"""A variant a CUDA/ROCm lockfile can move to (``[tool.depbot.ml] cuda``)."""
 
 # the folders of the PyTorch index whose name is not their label
 _FOLDERS = {

@@ -1,17 +1,24 @@
-"""Classify stage: the security, minor and major updates each pin has (SPEC §3).
+"""Classify stage: the security, minor and major updates each pin has (SPEC §3, §6).
 
 Pure: takes the parsed lockfiles, the check stage's result and the configuration, returns
-updates and the packages that could not be updated, with the reason.
+updates, the packages that could not be updated with the reason, and notes for the user. The
+torch family of a lockfile is decided as one unit (``depbot.ml.family``); an update that a
+known coupling forbids beside what its lockfile keeps (numpy 2 beside torch 2.1) is skipped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from packaging.version import InvalidVersion, Version
 
 from depbot.config import Config
+from depbot.ml.compat import COUPLINGS, coupling_violations
+from depbot.ml.family import family_updates
+from depbot.ml.lookup import family_pins
 from depbot.models import (
     Advisory,
     CheckResult,
@@ -30,14 +37,28 @@ from depbot.stages.candidates import (
     series,
 )
 
-__all__ = ["candidates", "classify", "series"]
+__all__ = ["Classified", "candidates", "classify", "classify_all", "series"]
 
 _KIND_ORDER = {Kind.SECURITY: 0, Kind.MINOR: 1, Kind.MAJOR: 2}
+
+
+class Classified(NamedTuple):
+    """What classify found: the updates, what was skipped and why, and notes."""
+
+    updates: tuple[Update, ...]
+    skipped: tuple[Skipped, ...]
+    notes: tuple[str, ...] = ()
 
 
 def classify(
     lockfiles: Sequence[Lockfile], check: CheckResult, config: Config
 ) -> tuple[tuple[Update, ...], tuple[Skipped, ...]]:
+    """``classify_all`` without its notes."""
+    found = classify_all(lockfiles, check, config)
+    return found.updates, found.skipped
+
+
+def classify_all(lockfiles: Sequence[Lockfile], check: CheckResult, config: Config) -> Classified:
     """Every update of every pin, one per (name, current version) and kind, sorted.
 
     A package pinned at different versions in two lockfiles yields separate updates, each
@@ -53,18 +74,90 @@ def classify(
       to releases free of the advisories it fixes, so no batch moves back into a hole the
       security batch closes. Without a security update they follow the usual rules.
     - Packages the check stage skipped are left out; ignored targets are not candidates.
+    - The torch family of a lockfile that pins torch is one unit whose kind is torch's; its
+      members have no update of their own there.
     """
     already = {canonicalize_name(s.name) for s in check.skipped}
     updates: list[Update] = []
     skipped: list[Skipped] = []
-    for (name, current), where in sorted(_pins(lockfiles).items()):
+    notes: list[str] = []
+    plain: list[Lockfile] = []
+    family: list[Update] = []
+    for lockfile in lockfiles:
+        pins = family_pins(lockfile) if config.ml.enabled else ()
+        if pins:
+            path = str(lockfile.path)
+            if not {p.name for p in pins} & already:
+                home, move = check.ml.homes.get(path), check.ml.moves.get(path)
+                found = family_updates(
+                    lockfile, home, move, check.releases, check.advisories, config
+                )
+                family += found.updates
+                skipped += found.skipped
+                notes += found.notes
+            lockfile = dataclasses.replace(
+                lockfile, pins=tuple(p for p in lockfile.pins if p not in pins)
+            )
+        plain.append(lockfile)
+    for (name, current), where in sorted(_pins(plain).items()):
         if name in already:
             continue
-        found, reasons = _classify_pin(name, current, where, check, config)
-        updates += found
+        found_pin, reasons = _classify_pin(name, current, where, check, config)
+        updates += found_pin
         skipped += reasons
-    updates.sort(key=lambda u: (u.name, u.current, _KIND_ORDER[u.kind]))
-    return tuple(updates), tuple(dict.fromkeys(skipped))
+    family = _merged(family)
+    kept, forbidden = _coupled(updates, lockfiles, family)
+    updates = [*kept, *family]
+    updates.sort(key=lambda u: (u.name, u.current, _KIND_ORDER[u.kind], u.lockfiles))
+    return Classified(tuple(updates), tuple(dict.fromkeys([*skipped, *forbidden])), tuple(notes))
+
+
+def _merged(updates: Sequence[Update]) -> list[Update]:
+    """One update per (name, current, target, kind) listing every lockfile that has it."""
+    by_key: dict[tuple[object, ...], Update] = {}
+    for u in updates:
+        key = (u.name, u.current, u.target, u.kind)
+        known = by_key.get(key)
+        if known is None:
+            by_key[key] = u
+        else:
+            lockfiles = tuple(sorted({*known.lockfiles, *u.lockfiles}))
+            by_key[key] = dataclasses.replace(known, lockfiles=lockfiles)
+    return list(by_key.values())
+
+
+def _coupled(
+    updates: Sequence[Update], lockfiles: Sequence[Lockfile], family: Sequence[Update]
+) -> tuple[list[Update], list[Skipped]]:
+    """``updates`` without the lockfiles where a known coupling forbids the target beside
+    what that lockfile holds in the update's batch (the family's security or minor target,
+    when it moves in the same batch; else its current pin), and the skipped ones."""
+    coupled = {c.package: c.beside for c in COUPLINGS}
+    by_path = {str(lf.path): lf for lf in lockfiles}
+    moving = {(u.name, path, u.kind): u.target for u in family for path in u.lockfiles}
+    kept: list[Update] = []
+    skipped: list[Skipped] = []
+    for u in updates:
+        beside = coupled.get(u.name)
+        if beside is None:
+            kept.append(u)
+            continue
+        allowed = []
+        for path in u.lockfiles:
+            pin = by_path[path].pin(beside) if path in by_path else None
+            if pin is None:
+                allowed.append(path)
+                continue
+            with_it = moving.get((pin.name, path, u.kind)) if u.kind is not Kind.MAJOR else None
+            broken = coupling_violations({u.name: u.target, pin.name: with_it or pin.version})
+            if broken:
+                reason = f"{u.target} is not proposed in {path}: {broken[0]}"
+                skipped.append(Skipped(u.name, reason))
+            else:
+                allowed.append(path)
+        if allowed:
+            kept.append(dataclasses.replace(u, lockfiles=tuple(allowed)))
+    return kept, skipped
 
 
 # ---------------------------------------------------------------------------- one pin
