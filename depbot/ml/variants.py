@@ -20,6 +20,7 @@ __all__ = [
     "folder_of",
     "label_of",
     "newer_variants",
+    "relabel_index_lines",
     "sibling_url",
     "variant_index_url",
 ]
@@ -97,3 +98,20 @@ def newer_variants(label: str, known: Iterable[str]) -> tuple[str, ...]:
 def known_labels(rows: Sequence[Sequence[str]]) -> tuple[str, ...]:
     """Every variant folder named in ``rows`` (each a release's variants), once, sorted."""
     return tuple(sorted({v for row in rows for v in row}))
+
+
+_INDEX_LINE = re.compile(r"^(\s*(?:-i|--index-url|--extra-index-url)(?:\s+|\s*=\s*))(\S+)(.*)$")
+
+
+def relabel_index_lines(text: str, old: str, new: str) -> str:
+    """``text`` (a lockfile or a source) with each index line whose last path segment is the
+    folder of variant ``old`` pointing at the folder of ``new`` beside it; nothing else moves."""
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        found = _INDEX_LINE.match(line.rstrip("\r\n"))
+        if found and _last_segment(found.group(2)) == folder_of(old):
+            url = found.group(2)
+            moved = sibling_url(url, new) if url.endswith("/") else sibling_url(url, new)[:-1]
+            ending = line[len(line.rstrip("\r\n")) :]
+            lines[i] = f"{found.group(1)}{moved}{found.group(3)}{ending}"
+    return "".join(lines)
