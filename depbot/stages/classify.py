@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from depbot.config import Config
@@ -105,9 +106,10 @@ def classify_all(lockfiles: Sequence[Lockfile], check: CheckResult, config: Conf
         found_pin, reasons = _classify_pin(name, current, where, check, config)
         updates += found_pin
         skipped += reasons
-    family = _merged(family)
     kept, forbidden = _coupled(updates, lockfiles, family)
-    updates = [*kept, *family]
+    updates, constrained = _constrained([*kept, *family], lockfiles)
+    forbidden += constrained
+    updates = _merged(updates)
     updates.sort(key=lambda u: (u.name, u.current, _KIND_ORDER[u.kind], u.lockfiles))
     return Classified(tuple(updates), tuple(dict.fromkeys([*skipped, *forbidden])), tuple(notes))
 
@@ -124,6 +126,44 @@ def _merged(updates: Sequence[Update]) -> list[Update]:
             lockfiles = tuple(sorted({*known.lockfiles, *u.lockfiles}))
             by_key[key] = dataclasses.replace(known, lockfiles=lockfiles)
     return list(by_key.values())
+
+
+def _constrained(
+    updates: Sequence[Update], lockfiles: Sequence[Lockfile]
+) -> tuple[list[Update], list[Skipped]]:
+    """``updates`` without the lockfiles whose hand-written constraints files forbid the
+    target (a family unit leaves such a lockfile whole), and the skipped ones, naming the
+    constraint."""
+    rules: dict[tuple[str, NormalizedName], list[tuple[str, Requirement]]] = {}
+    for lf in lockfiles:
+        for where, line in lf.constraints:
+            try:
+                req = Requirement(line)
+            except InvalidRequirement:
+                continue  # pip says so when it compiles
+            rules.setdefault((str(lf.path), canonicalize_name(req.name)), []).append((where, req))
+    blocked: dict[tuple[str, str, Kind], str] = {}
+    skipped: list[Skipped] = []
+    for u in updates:
+        for path in u.lockfiles:
+            for where, req in rules.get((path, u.name), []):
+                if not req.specifier.contains(u.target, prereleases=True):
+                    blocked[(path, u.group or u.name, u.kind)] = f"{where}: {req}"
+                    reason = f"{u.target} is forbidden in {path} by {where}: {req}"
+                    skipped.append(Skipped(u.name, reason))
+    kept = []
+    named = {s.name for s in skipped}
+    for u in updates:
+        allowed = tuple(p for p in u.lockfiles if (p, u.group or u.name, u.kind) not in blocked)
+        for path in sorted(set(u.lockfiles) - set(allowed)):
+            if u.name not in named:
+                held = blocked[(path, u.group or u.name, u.kind)]
+                skipped.append(
+                    Skipped(u.name, f"{u.target} moves with {u.group} in {path}, held by {held}")
+                )
+        if allowed:
+            kept.append(dataclasses.replace(u, lockfiles=allowed))
+    return kept, skipped
 
 
 def _coupled(
