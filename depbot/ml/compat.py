@@ -196,7 +196,7 @@ class Coupling:
 COUPLINGS: tuple[Coupling, ...] = (
     Coupling(
         canonicalize_name("numpy"),
-        SpecifierSet(">=2"),
+        SpecifierSet(">=2.0.0.dev0"),  # the NumPy 2 pre-releases share its ABI
         canonicalize_name("torch"),
         SpecifierSet("<2.3"),
         "torch before 2.3 is built against NumPy 1.x (NumPy 2 support starts at torch 2.3.0)",
