@@ -350,6 +350,7 @@ def _prereleases(r: _Reader, value: bool | list[Any]) -> tuple[NormalizedName, .
 
 # ---------------------------------------------------------------------------- [tool.depbot.ml]
 
+
 def _ml(path: Path, table: Mapping[str, Any]) -> MLConfig:
     """``[tool.depbot.ml]``: ``enabled``, ``index-url`` and ``cuda`` (SPEC §6)."""
     r = _Reader(path, table, prefix="ml.")

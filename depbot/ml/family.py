@@ -32,7 +32,14 @@ from depbot.models import (
     VariantIndex,
     canonicalize_name,
 )
-from depbot.stages.candidates import candidates, has_fix, lowest_preferring_series, public, series
+from depbot.stages.candidates import (
+    candidates,
+    has_fix,
+    lowest_preferring_series,
+    public,
+    series,
+    unfixable,
+)
 
 __all__ = ["FamilyDecision", "family_updates"]
 
@@ -192,9 +199,13 @@ def family_updates(
             updates += _updates(lockfile, pins, chosen, Kind.SECURITY, fixable)
             floor, sets = lowest, clean_sets
         else:
-            ids = ", ".join(sorted({a.id for a in holes}))
-            reason = f"{ids}: no set of the torch family built together on its index is free of it"
-            skipped += [Skipped(n, reason) for n, found in sorted(fixable.items()) if found]
+            python = lockfile_python(lockfile)
+            on = [python] if python is not None else []
+            skipped += [
+                Skipped(n, unfixable(_current(pins, n), found, on))
+                for n, found in sorted(fixable.items())
+                if found
+            ]
     same = [s for s in sets if series(s.torch) == series(torch.version) and s.torch > floor]
     if same:
         updates += _updates(lockfile, pins, same[-1], Kind.MINOR)

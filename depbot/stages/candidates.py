@@ -5,13 +5,13 @@ Shared by the classify stage and the ML family's decision (``depbot.ml.family``)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from packaging.version import Version
 
 from depbot.models import Advisory, Release
 
-__all__ = ["candidates", "has_fix", "lowest_preferring_series", "public", "series"]
+__all__ = ["candidates", "has_fix", "lowest_preferring_series", "public", "series", "unfixable"]
 
 
 def series(v: Version) -> tuple[int, ...]:
@@ -66,3 +66,15 @@ def lowest_preferring_series(current: Version, clean: Sequence[Version]) -> Vers
     """The lowest of ``clean`` in the series of ``current``, else the lowest of all."""
     same = [v for v in clean if series(v) == series(current)]
     return min(same) if same else min(clean)
+
+
+def unfixable(current: Version, fixable: Sequence[Advisory], pythons: Iterable[Version]) -> str:
+    """Why no release fixes ``fixable`` for ``current`` (on ``pythons``), in one sentence."""
+    ids = ", ".join(a.id for a in fixable)
+    verb, pronoun = ("affects", "it") if len(fixable) == 1 else ("affect", "them")
+    fixes = ", ".join(str(v) for v in sorted({f for a in fixable for f in a.fixed}))
+    on = ", ".join(str(p) for p in sorted(pythons))
+    reason = f"{ids} {verb} {current}; no installable release is free of {pronoun}"
+    details = [f"fixed in {fixes}"] if fixes else []
+    details += [f"Python {on}"] if on else []
+    return f"{reason} ({'; '.join(details)})" if details else reason

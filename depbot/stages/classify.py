@@ -36,6 +36,7 @@ from depbot.stages.candidates import (
     lowest_preferring_series,
     public,
     series,
+    unfixable,
 )
 
 __all__ = ["Classified", "candidates", "classify", "classify_all", "series"]
@@ -273,7 +274,7 @@ def _classify_pin(
                 Skipped(name, f"security update to {target} ({ids}) ignored by configuration")
             )
         else:
-            skipped.append(Skipped(name, _unfixable(current, fixable, where.pythons)))
+            skipped.append(Skipped(name, unfixable(current, fixable, where.pythons)))
 
     in_series = [v for v in wanted if series(v) == series(current)]
     if in_series and in_series[-1] > floor:
@@ -281,14 +282,3 @@ def _classify_pin(
     if wanted and series(wanted[-1]) != series(current) and wanted[-1] > floor:
         updates.append(update(Kind.MAJOR, wanted[-1]))
     return updates, skipped
-
-
-def _unfixable(current: Version, fixable: Sequence[Advisory], pythons: Iterable[Version]) -> str:
-    ids = ", ".join(a.id for a in fixable)
-    verb, pronoun = ("affects", "it") if len(fixable) == 1 else ("affect", "them")
-    fixes = ", ".join(str(v) for v in sorted({f for a in fixable for f in a.fixed}))
-    on = ", ".join(str(p) for p in sorted(pythons))
-    reason = f"{ids} {verb} {current}; no installable release is free of {pronoun}"
-    details = [f"fixed in {fixes}"] if fixes else []
-    details += [f"Python {on}"] if on else []
-    return f"{reason} ({'; '.join(details)})" if details else reason

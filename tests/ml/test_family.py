@@ -205,3 +205,15 @@ def test_without_ml_each_member_is_classified_alone() -> None:
     found = classify_all([lf], CheckResult(releases, ()), config)
     # torchvision 0.15 → 0.22 crosses a 0.x series on its own; numpy 2 stays a coupling
     assert changes(found.updates, Kind.MAJOR) == {"torchvision": "0.22.1+cu118"}
+
+
+def test_a_hole_no_set_closes_is_reported_for_the_member_it_affects() -> None:
+    lf = lockfile()
+    home = variant("cu118", CU118, ["2.0.1", "2.7.1"])
+    result = check(lf, home, advisories=(advisory("torchaudio", "9.0"),))
+    found = classify_all([lf], result, Config())
+    assert changes(found.updates, Kind.SECURITY) == {}
+    assert [s.reason for s in found.skipped if s.name == "torchaudio"] == [
+        "TEST-torchaudio affects 2.0.2+cu118; no installable release is free of it"
+        " (fixed in 9.0; Python 3.11)"
+    ]

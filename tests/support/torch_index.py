@@ -22,13 +22,14 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from depbot.demo.index_server import _Server  # the demo index's server, its backlog sized
 from tests.support.wheels import Dist, build_wheel
 
 __all__ = ["TorchIndex", "family", "numpy", "torch_index"]
@@ -205,11 +206,6 @@ def _handler(state: TorchIndex) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
     return Handler
-
-
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 128
-    daemon_threads = True
 
 
 @contextmanager
