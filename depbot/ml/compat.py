@@ -118,6 +118,15 @@ def _python_range(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
     return (low[0], low[1]), (high[0], high[1])
 
 
+def _xformers() -> dict[Version, Version]:
+    """xformers release → the torch it pins."""
+    found = {}
+    for line in _XFORMERS.strip().splitlines():
+        versions, torch = line.split("|")
+        found.update({Version(v): Version(torch) for v in versions.split()})
+    return found
+
+
 def _rows() -> tuple[TorchRow, ...]:
     names = ("torchvision", "torchaudio", "torchtext", "triton")
     rows = []
@@ -129,9 +138,8 @@ def _rows() -> tuple[TorchRow, ...]:
                      source)
         )  # fmt: skip
     xformers: dict[Version, list[Version]] = {}
-    for line in _XFORMERS.strip().splitlines():
-        versions, torch = line.split("|")
-        xformers.setdefault(Version(torch), []).extend(Version(v) for v in versions.split())
+    for built, torch in _xformers().items():
+        xformers.setdefault(torch, []).append(built)
     out = []
     for row in rows:
         built = xformers.get(row.torch)
@@ -151,9 +159,7 @@ _BY_TORCH = {row.torch: row for row in ROWS}
 @functools.cache
 def _torch_of() -> dict[tuple[str, Version], Version]:
     found = {(n, v): row.torch for row in ROWS for n, v in row.partners.items()}
-    for line in _XFORMERS.strip().splitlines():
-        versions, torch = line.split("|")
-        found.update({("xformers", Version(v)): Version(torch) for v in versions.split()})
+    found.update({("xformers", v): torch for v, torch in _xformers().items()})
     return found
 
 
