@@ -120,7 +120,7 @@ def _python_range(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
 
 def _xformers() -> dict[Version, Version]:
     """xformers release → the torch it pins."""
-    found = {}
+    found: dict[Version, Version] = {}
     for line in _XFORMERS.strip().splitlines():
         versions, torch = line.split("|")
         found.update({Version(v): Version(torch) for v in versions.split()})
@@ -138,8 +138,8 @@ def _rows() -> tuple[TorchRow, ...]:
                      source)
         )  # fmt: skip
     xformers: dict[Version, list[Version]] = {}
-    for built, torch in _xformers().items():
-        xformers.setdefault(torch, []).append(built)
+    for release, pinned in _xformers().items():
+        xformers.setdefault(pinned, []).append(release)
     out = []
     for row in rows:
         built = xformers.get(row.torch)
