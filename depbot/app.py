@@ -20,8 +20,9 @@ from depbot import pipeline
 from depbot.advisories import build_sources
 from depbot.config import SECRET_VARIABLES, Config, load_config
 from depbot.errors import InputError
-from depbot.index import build_index
+from depbot.index import Index, build_index
 from depbot.lock.interface import LockBackend, LockError, LockIndex
+from depbot.ml.lookup import VariantLookup
 from depbot.models import BatchOutcome, Lockfile, Plan
 
 # What only `run` and `status` use is imported where they use it: `plan` starts without git,
@@ -210,7 +211,17 @@ def plan_repo(
         timeout=config.index_timeout,
     )
     sources = build_sources(config.advisories, repo, config.osv_url, env)
-    return pipeline.plan(lockfiles, config, index, sources)
+    return pipeline.plan(lockfiles, config, index, sources, ml=_ml_lookup(config, env, freshness))
+
+
+def _ml_lookup(config: Config, env: Mapping[str, str], freshness: float) -> VariantLookup:
+    """The torch family's variant indexes, cached like the main index's pages."""
+    from depbot.ml.metadata import MetadataReader, http_fetch
+
+    def index_for(url: str) -> Index:
+        return build_index(url, (), (), cache_dir(env) / "http", freshness=freshness)
+
+    return VariantLookup(config.ml, index_for, MetadataReader(http_fetch()))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
 from depbot.errors import InputError
+from depbot.ml.variants import GPU_VARIANT
 from depbot.pipconf import PYPI_SIMPLE, pip_index_urls
 from depbot.tables import TableReader
 
@@ -101,6 +102,8 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("ml.enabled", "boolean", "true", "Whether torch and its family move as one unit."),
     KeySpec("ml.index-url", "string (URL)", "the lockfile's index line",
             "Where the CUDA/CPU variant wheels live when no lockfile index line says."),
+    KeySpec("ml.cuda", "string", "the newest variant that has the target",
+            'The CUDA or ROCm variant to move to when the lockfile\'s ends ("cu126", "rocm6.3").'),
 )
 # fmt: on
 """Every key ``[tool.depbot]`` accepts: the unknown-key check and the docs read this table."""
@@ -120,7 +123,9 @@ class MLConfig:
 
     enabled: bool = True
     index_url: str | None = None
-    """Where the CUDA/CPU variant wheels live when no lockfile index line says."""
+    """The variant wheels' index when no lockfile line says (``…/whl/cu118`` or ``…/whl``)."""
+    cuda: str | None = None
+    """The variant to move to when the lockfile's own ends; None: the newest that has torch."""
 
 
 @dataclass(frozen=True)
@@ -381,7 +386,11 @@ def _prereleases(r: TableReader, value: bool | list[Any]) -> tuple[NormalizedNam
     return _names(r, "allow-prereleases", value)
 
 
+# ---------------------------------------------------------------------------- [tool.depbot.ml]
+
+
 def _ml(path: Path, table: Mapping[str, Any]) -> MLConfig:
+    """``[tool.depbot.ml]``: ``enabled``, ``index-url`` and ``cuda`` (SPEC §6)."""
     r = _reader(path, table, prefix="ml.")
     kw: dict[str, Any] = {}
     enabled = r.take("enabled", bool, "true or false")
@@ -389,8 +398,13 @@ def _ml(path: Path, table: Mapping[str, Any]) -> MLConfig:
         kw["enabled"] = enabled
     url = r.take("index-url", str, "a URL")
     if url is not None:
-        if not _valid_url(url):
-            raise r.fail("index-url", f"an http(s) or file URL (got {url!r})")
+        if not _valid_url(url) or "?" in url or "#" in url:
+            raise r.fail("index-url", f"an http(s) or file URL of an index (got {url!r})")
         kw["index_url"] = url
+    expected = 'a CUDA or ROCm variant such as "cu126" or "rocm6.3"'
+    cuda = r.take("cuda", str, expected)
+    if cuda is not None and not GPU_VARIANT.match(cuda):
+        raise r.fail("cuda", f"{expected} (got {cuda!r})")
+    kw.update({"cuda": cuda} if cuda else {})
     r.finish()
     return MLConfig(**kw)

@@ -72,6 +72,9 @@ class Lockfile:
     references: tuple[str, ...] = ()
     """Paths of the other lockfiles its compile reads (``-r``/``-c`` in its sources or its
     command): they are relocked first, and tested with it."""
+    constraints: tuple[tuple[str, str], ...] = ()
+    """(path, requirement) of each line of the hand-written constraints files (``-c``, no
+    pip-compile header) its compile reads: respected, never rewritten."""
 
     @property
     def index_url(self) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import functools
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -32,6 +32,7 @@ __all__ = [
     "Kind",
     "LockHeader",
     "Lockfile",
+    "MLFacts",
     "Moved",
     "NormalizedName",
     "Pin",
@@ -41,6 +42,7 @@ __all__ = [
     "Skipped",
     "TestResult",
     "Update",
+    "VariantIndex",
     "canonicalize_name",
 ]
 
@@ -278,6 +280,35 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class VariantIndex:
+    """The torch family's builds of one variant (SPEC §6), as its index lists them."""
+
+    label: str
+    """The local label of its builds: ``cu118``, ``cpu``."""
+    url: str
+    """``…/whl/cu118/``."""
+    releases: Mapping[NormalizedName, tuple[Release, ...]]
+    """The family members' releases on that index."""
+    built_for: Mapping[tuple[NormalizedName, Version], Version] = field(default_factory=dict)
+    """A partner release → the torch its wheel metadata pins exactly (``Requires-Dist:
+    torch==X``), where the index let it be read; the built-in table covers the rest."""
+
+    def versions(self, name: str) -> tuple[Version, ...]:
+        return tuple(r.version for r in self.releases.get(canonicalize_name(name), ()))
+
+
+@dataclass(frozen=True)
+class MLFacts:
+    """What the check stage learned about each lockfile's torch variant."""
+
+    homes: Mapping[str, VariantIndex] = field(default_factory=dict)
+    """Lockfile path → the variant its torch pin is built for, on that variant's index."""
+    moves: Mapping[str, VariantIndex] = field(default_factory=dict)
+    """Lockfile path → a newer variant that has the newest torch, when the lockfile's own has
+    no build of it (the variant ended)."""
+
+
+@dataclass(frozen=True)
 class CheckResult:
     """What the check stage learned: releases per package and the advisories that apply."""
 
@@ -286,6 +317,8 @@ class CheckResult:
     skipped: tuple[Skipped, ...] = ()
     source_errors: tuple[str, ...] = ()
     """Advisory sources that could not answer, with the reason; the run must say so loudly."""
+    ml: MLFacts = MLFacts()
+    """The torch variants of the lockfiles (empty without ML lookups)."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from depbot.forge.interface import Forge, OpenBatch
 from depbot.index.interface import Index
 from depbot.lock.interface import LockError, LockIndex
 from depbot.lock.tool import LockTimeout
+from depbot.ml.lookup import VariantLookup
 from depbot.models import (
     Batch,
     BatchOutcome,
@@ -41,7 +42,7 @@ from depbot.models import (
 )
 from depbot.stages.bisect import bisect, default_budget
 from depbot.stages.check import NOT_FOUND, check
-from depbot.stages.classify import classify
+from depbot.stages.classify import classify_all
 from depbot.stages.dashboard import tidy
 from depbot.stages.discover import discover, environments
 from depbot.stages.plan import make_plan
@@ -85,11 +86,15 @@ def plan(
     index: Index,
     sources: Sequence[AdvisorySource],
     pool_size: int = 16,
+    ml: VariantLookup | None = None,
 ) -> Planned:
-    """Steps 2 to 4: check every pin, classify the updates and batch them."""
-    checked = check(lockfiles, index, sources, pool_size=pool_size)
-    updates, skipped = classify(lockfiles, checked, config)
-    result = make_plan(updates, (*checked.skipped, *skipped), checked.source_errors, config)
+    """Steps 2 to 4: check every pin (``ml``: the torch family on its variants' indexes),
+    classify the updates and batch them."""
+    checked = check(lockfiles, index, sources, pool_size=pool_size, ml=ml)
+    updates, skipped, notes = classify_all(lockfiles, checked, config)
+    result = make_plan(
+        updates, (*checked.skipped, *skipped), checked.source_errors, config, notes=notes
+    )
     return Planned(tuple(lockfiles), result, checked.skipped)
 
 

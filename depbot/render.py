@@ -76,6 +76,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             }
             for b in plan.batches
         ],
+        "notes": list(plan.notes),
     }
 
 

@@ -90,7 +90,7 @@ def plain() -> tuple[Console, StringIO]:
 
 def test_plan_json_has_exactly_the_stable_fields() -> None:
     doc = plan_json(PLAN)
-    assert set(doc) == {"schema", "updates", "skipped", "batches"}
+    assert set(doc) == {"schema", "updates", "skipped", "batches", "notes"}
     assert doc["schema"] == 1
     for u in doc["updates"]:
         assert set(u) == UPDATE_KEYS
@@ -143,12 +143,18 @@ def test_plan_json_values() -> None:
 def test_to_json_round_trips_and_keeps_field_order() -> None:
     text = to_json(plan_json(PLAN))
     assert json.loads(text) == plan_json(PLAN)
-    assert list(json.loads(text)) == ["schema", "updates", "skipped", "batches"]
+    assert list(json.loads(text)) == ["schema", "updates", "skipped", "batches", "notes"]
     assert text.startswith("{\n  ")
 
 
 def test_empty_plan_json() -> None:
-    assert plan_json(Plan((), ())) == {"schema": 1, "updates": [], "skipped": [], "batches": []}
+    assert plan_json(Plan((), ())) == {
+        "schema": 1,
+        "updates": [],
+        "skipped": [],
+        "batches": [],
+        "notes": [],
+    }
 
 
 # ---------------------------------------- plan: Markdown and text

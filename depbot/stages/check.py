@@ -2,18 +2,24 @@
 
 Lookups run concurrently, one per distinct name; the advisory sources run beside them. A
 package whose lookup fails is skipped with the reason and the run goes on; a source that
-cannot answer is reported in ``source_errors``, never read as "no vulnerabilities".
+cannot answer is reported in ``source_errors``, never read as "no vulnerabilities". With an
+ML lookup, each lockfile's torch variant is then looked up on its own index (SPEC §6).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from depbot.advisories.interface import AdvisorySource, AdvisorySourceError
 from depbot.advisories.merge import merge
 from depbot.index.interface import Index, IndexLookupError
 from depbot.models import Advisory, CheckResult, Lockfile, NormalizedName, Release, Skipped
+
+if TYPE_CHECKING:
+    from depbot.ml.lookup import VariantLookup
 
 __all__ = ["NOT_FOUND", "check"]
 
@@ -25,8 +31,10 @@ def check(
     index: Index,
     sources: Sequence[AdvisorySource],
     pool_size: int = 16,
+    ml: VariantLookup | None = None,
 ) -> CheckResult:
-    """Looks up every distinct pinned name once (``pool_size`` at a time) and asks every source."""
+    """Looks up every distinct pinned name once (``pool_size`` at a time) and asks every
+    source; ``ml`` looks the torch family up on its variants' indexes."""
     names = sorted({pin.name for lf in lockfiles for pin in lf.pins})
     # sources get their own threads: a slow one (pip-audit) must not hold a lookup slot
     with (
@@ -43,12 +51,16 @@ def check(
                 advisories.extend(future.result())
             except AdvisorySourceError as e:
                 source_errors.append(f"{source.spec}: {e}")
-    return CheckResult(
+    result = CheckResult(
         releases=releases,
         advisories=merge(advisories),
         skipped=tuple(skipped),
         source_errors=tuple(source_errors),
     )
+    if ml is None:
+        return result
+    facts, held = ml.facts(lockfiles, releases)
+    return replace(result, ml=facts, skipped=(*result.skipped, *held))
 
 
 def _collect_releases(

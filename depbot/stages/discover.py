@@ -69,10 +69,12 @@ def discover(repo: Path, config: Config) -> tuple[Lockfile, ...]:
             raise InputError(f"{where}: key 'lockfiles': cannot read {listed}: {exc}") from None
         found[relative] = parse_lockfile(relative, text)
     known = {str(p) for p in found}
-    linked = [
-        dataclasses.replace(lf, references=tuple(sorted(_references(repo, lf, known))))
-        for lf in (found[p] for p in sorted(found))
-    ]
+    linked = []
+    for lf in (found[p] for p in sorted(found)):
+        constraints: dict[str, tuple[str, ...]] = {}
+        references = tuple(sorted(_references(repo, lf, known, constraints)))
+        lines = tuple((path, r) for path in sorted(constraints) for r in constraints[path])
+        linked.append(dataclasses.replace(lf, references=references, constraints=lines))
     return relock_order(linked)
 
 
@@ -167,18 +169,21 @@ def _components(by_path: dict[str, Lockfile], group: Sequence[str]) -> list[list
     return components
 
 
-def _references(repo: Path, lockfile: Lockfile, lockfiles: set[str]) -> set[str]:
-    """The lockfiles among ``lockfiles`` that compiling ``lockfile`` reads."""
+def _references(
+    repo: Path, lockfile: Lockfile, lockfiles: set[str], constraints: dict[str, tuple[str, ...]]
+) -> set[str]:
+    """The lockfiles among ``lockfiles`` that compiling ``lockfile`` reads; the hand-written
+    constraints files it reads are added to ``constraints`` (path → requirement lines)."""
     try:
         command = compile_command(repo, lockfile)
     except LockError:
         return set()  # how it is compiled is unknown: relock says so
     cwd = working_directory(repo, lockfile, command)
-    named = [cwd / s for s in command.sources if s != "-"]
-    named += [cwd / value for value in _constraint_options(command.arguments)]
+    named = [(cwd / s, False) for s in command.sources if s != "-"]
+    named += [(cwd / value, True) for value in _constraint_options(command.arguments)]
     found: set[str] = set()
-    for path in named:
-        found |= _read_references(repo, path, lockfiles, set())
+    for path, constraining in named:
+        found |= _read_references(repo, path, lockfiles, set(), (constraints, constraining))
     return found - {str(lockfile.path)}
 
 
@@ -192,8 +197,17 @@ def _constraint_options(arguments: tuple[str, ...]) -> Iterator[str]:
             yield word[2:]
 
 
-def _read_references(repo: Path, path: Path, lockfiles: set[str], seen: set[Path]) -> set[str]:
-    """The lockfiles ``path`` is, or reaches through ``-r``/``-c`` lines of source files."""
+def _read_references(
+    repo: Path,
+    path: Path,
+    lockfiles: set[str],
+    seen: set[Path],
+    constraints: tuple[dict[str, tuple[str, ...]], bool],
+) -> set[str]:
+    """The lockfiles ``path`` is, or reaches through ``-r``/``-c`` lines of source files.
+
+    ``constraints``: where the requirement lines of hand-written constraints files are
+    recorded, and whether ``path`` was reached through ``-c``."""
     relative = _inside(repo, path)
     if relative is None or path in seen:
         return set()
@@ -210,9 +224,14 @@ def _read_references(repo: Path, path: Path, lockfiles: set[str], seen: set[Path
         return set()  # unreadable here: its compile says why
     # a source is read with the lockfiles' care: a line pip cannot take is bad input, named
     source = parse_lockfile(PurePosixPath(relative), text)
+    recorded, constraining = constraints
+    if constraining:
+        recorded[relative] = (*(f"{p.name}=={p.version}" for p in source.pins), *source.unpinned)
     found: set[str] = set()
     for include in source.includes:
-        found |= _read_references(repo, path.parent / include.path, lockfiles, seen)
+        # what a constraints file includes constrains too
+        chained = (recorded, constraining or include.kind == "-c")
+        found |= _read_references(repo, path.parent / include.path, lockfiles, seen, chained)
     return found
 
 

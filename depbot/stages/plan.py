@@ -85,14 +85,17 @@ def make_plan(
     skipped: Iterable[Skipped],
     source_errors: Iterable[str],
     config: Config,
+    notes: Iterable[str] = (),
 ) -> Plan:
-    """The dry run's answer: every update (with its group), the batches, and what was skipped."""
+    """The dry run's answer: every update (with its group), the batches, what was skipped,
+    and the notes classify left for the user (an ML variant that ends)."""
     grouped = assign_groups(tuple(updates), config)
     return Plan(
         updates=tuple(sorted(grouped, key=_order)),
         batches=plan_batches(grouped, config),
         skipped=tuple(skipped),
         source_errors=tuple(source_errors),
+        notes=tuple(dict.fromkeys(notes)),
     )
 
 

@@ -11,6 +11,11 @@ message) together with the rest of its unit, after a check that the lockfile com
 any update: when it does not either, the index or the source is broken, which is a LockError
 (the batch fails, nothing is remembered), never an update's fault. Units are then added one at
 a time, so updates that only fail together roll back the later unit and keep the earlier.
+
+An update to another CUDA variant (``2.7.1+cu118`` → ``2.8.0+cu126``) moves the variant's index
+line of the lockfile (and of its sources, for the compile) along with it. A relock whose result
+pairs what a known coupling forbids (numpy 2 beside torch 2.1) is unresolvable: the resolver
+cannot see that break, depbot must.
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from depbot.lock.interface import LockBackend, LockError, LockIndex, MissingPython, Unresolvable
+from depbot.lock.replay import compile_command, working_directory
 from depbot.lock.requirements import parse_lockfile
+from depbot.ml.compat import coupling_violations
+from depbot.ml.variants import relabel_index_lines
 from depbot.models import Lockfile, Moved, RolledBack, Update
 
 __all__ = [
@@ -129,9 +137,14 @@ class _Relocker:
         updates: Sequence[Update],
     ) -> str:
         backend = self.backends(lockfile.header.python_version)
-        with _rewritten(self.repo, moved):
+        texts, lockfile = _relabelled(self.repo, lockfile, updates)
+        with _rewritten(self.repo, {**texts, **moved}):
             text = backend.relock(self.repo, lockfile, upgrades, self.index, self.env)
         new = parse_lockfile(PurePosixPath(lockfile.path), text)
+        before = coupling_violations({p.name: p.version for p in lockfile.pins})
+        broken = coupling_violations({p.name: p.version for p in new.pins})
+        if len(broken) > len(before):
+            raise Unresolvable(f"{lockfile.path}: {broken[-1]}")
         for u in updates:
             pin = new.pin(u.name)
             # a resolver may quietly keep the old pin (a constraint holds it): not an upgrade
@@ -141,6 +154,44 @@ class _Relocker:
                 kept = f"the resolver kept {u.name} at {pin.version}"
                 raise Unresolvable(f"{u.name} {u.target}: {kept}")
         return text
+
+
+def _relabelled(
+    repo: Path, lockfile: Lockfile, updates: Sequence[Update]
+) -> tuple[dict[str, str], Lockfile]:
+    """The texts of ``lockfile`` and its sources with the index lines of a variant that an
+    update leaves (``+cu118`` → ``+cu126``) moved to the new one, and the lockfile as parsed
+    from its new text; nothing when no update changes variant."""
+    moves = {
+        (u.current.local, u.target.local)
+        for u in updates
+        if u.current.local and u.target.local and u.current.local != u.target.local
+    }
+    if not moves:
+        return {}, lockfile
+    paths = [str(lockfile.path)]
+    try:
+        command = compile_command(repo, lockfile)
+        cwd = working_directory(repo, lockfile, command)
+        paths += [
+            (cwd / s).relative_to(repo).as_posix()
+            for s in command.sources
+            if s != "-" and (cwd / s).is_file()
+        ]
+    except (LockError, ValueError):
+        pass  # how it compiles is the backend's to say
+    texts: dict[str, str] = {}
+    for path in paths:
+        text = original = (repo / path).read_text(encoding="utf-8")
+        for old, new in sorted(moves):
+            text = relabel_index_lines(text, old, new)
+        if text != original:
+            texts[path] = text
+    main = texts.get(str(lockfile.path))
+    if main is None:
+        return texts, lockfile
+    parsed = parse_lockfile(PurePosixPath(lockfile.path), main)
+    return texts, dataclasses.replace(lockfile, options=parsed.options)
 
 
 def _followers(lockfile: Lockfile, moved: Mapping[str, str]) -> dict[NormalizedName, Version]:
