@@ -159,7 +159,10 @@ class PipToolsBackend(LockBackend):
                 "--no-header", "--no-emit-options", "--output-file", str(output), *pins,
             ]  # fmt: skip
 
-        done, text = compile_scratch(repo, lockfile, upgrades, env, "pip-compile", argv)
+        # the copy goes where the tool's own temporary files go (depbot's, cleared at start)
+        done, text = compile_scratch(
+            repo, lockfile, upgrades, env, "pip-compile", argv, tmpdir=env.get("TMPDIR")
+        )
         if done.returncode != 0:
             message = resolver_message(done.stderr) or f"pip-compile exited {done.returncode}"
             if done.returncode == 1 or any(s in done.stderr for s in _UNRESOLVED):

@@ -118,7 +118,10 @@ class UvBackend(LockBackend):
                 "--no-header", "--output-file", str(output), *pins,
             ]  # fmt: skip
 
-        done, text = compile_scratch(repo, lockfile, upgrades, env, "uv pip compile", argv)
+        # the copy goes where the tool's own temporary files go (depbot's, cleared at start)
+        done, text = compile_scratch(
+            repo, lockfile, upgrades, env, "uv pip compile", argv, tmpdir=env.get("TMPDIR")
+        )
         if done.returncode == 1:
             raise Unresolvable(uv_message(done.stderr) or "uv found no solution")
         if done.returncode != 0:

@@ -1,0 +1,159 @@
+"""What a killed run leaves in the git directory, and how the next run's repair removes it.
+
+Each leftover is made the way git itself leaves it when ``git worktree add`` or ``update-ref``
+is killed part-way; the user's own worktrees, locked or missing, are never touched.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from depbot.forge.git import Git, depbot_dir, repair, scratch_checkout
+from depbot.forge.interface import PRRecord
+from depbot.forge.local import LocalForge
+
+RECORD = PRRecord("depbot: minor updates (1)", "body\n", ("dependencies",))
+
+
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-c", "user.name=Human", "-c", "user.email=human@example.org", *args],
+        cwd=repo,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "requirements.txt").write_text("idna==3.6\n")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "init")
+    return root
+
+
+def fsck(repo: Path) -> subprocess.CompletedProcess[str]:
+    return git(repo, "fsck", "--no-progress")
+
+
+def entries(repo: Path) -> list[str]:
+    admin = repo / ".git" / "worktrees"
+    return sorted(p.name for p in admin.iterdir()) if admin.is_dir() else []
+
+
+def half_added(repo: Path, name: str, target: Path | None) -> Path:
+    """An admin entry as a ``git worktree add`` killed early leaves it: locked
+    ("initializing"), with a ``gitdir`` only when ``target`` is given, and no valid HEAD."""
+    admin = repo / ".git" / "worktrees" / name
+    admin.mkdir(parents=True)
+    (admin / "locked").write_text("initializing")
+    if target is not None:
+        target.mkdir(parents=True, exist_ok=True)
+        (admin / "gitdir").write_text(f"{target / '.git'}\n")
+        (target / ".git").write_text(f"gitdir: {admin}\n")
+        (admin / "HEAD").write_text("0" * 40 + "\n")
+        (admin / "commondir").write_text("../..\n")
+    return admin
+
+
+def test_a_scratch_checkout_killed_in_worktree_add_is_removed(repo: Path) -> None:
+    state = depbot_dir(repo)
+    half_added(repo, "checkout", state / "work" / "checkout")
+    assert fsck(repo).returncode != 0  # what the user's git sees until the next run
+    assert git(repo, "worktree", "add", "--detach", str(state / "work" / "checkout")).returncode
+
+    repair(repo, state)
+
+    assert fsck(repo).returncode == 0, fsck(repo).stderr
+    assert entries(repo) == []
+    assert not (state / "work").exists()
+    with scratch_checkout(repo, state / "work" / "checkout") as scratch:
+        assert (scratch / "requirements.txt").read_text() == "idna==3.6\n"
+    assert entries(repo) == []
+
+
+def test_an_entry_killed_before_its_gitdir_was_written_is_removed(repo: Path) -> None:
+    half_added(repo, "checkout", None)
+
+    repair(repo, depbot_dir(repo))
+
+    assert entries(repo) == []
+    assert fsck(repo).returncode == 0
+
+
+def test_a_publishing_worktree_of_an_older_depbot_is_removed(repo: Path) -> None:
+    state = depbot_dir(repo)
+    leftover = state / "worktrees" / "minor"
+    assert git(repo, "worktree", "add", "--detach", "--lock", str(leftover)).returncode == 0
+    (leftover / "junk.txt").write_text("half-written\n")
+
+    repair(repo, state)
+
+    assert entries(repo) == []
+    assert not (state / "worktrees").exists()
+    assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == 1
+
+
+def test_the_users_worktrees_are_left_alone_locked_or_missing(repo: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "checkout"  # named like depbot's scratch checkout, but the user's
+    assert git(repo, "worktree", "add", "--lock", str(mine), "-b", "topic").returncode == 0
+    gone = tmp_path / "on-a-usb-stick"
+    assert git(repo, "worktree", "add", "--detach", str(gone)).returncode == 0
+    git(repo, "worktree", "lock", str(gone))
+    subprocess.run(["rm", "-rf", str(gone)], check=True)
+    before = entries(repo)
+
+    repair(repo, depbot_dir(repo))
+
+    assert entries(repo) == before == ["checkout", "on-a-usb-stick"]
+    assert (mine / "requirements.txt").is_file()
+    assert (repo / ".git" / "worktrees" / "on-a-usb-stick" / "locked").is_file()
+
+
+def test_a_ref_lock_of_a_killed_update_ref_is_removed(repo: Path) -> None:
+    state = depbot_dir(repo)
+    refs = repo / ".git" / "refs" / "heads" / "depbot"
+    refs.mkdir(parents=True)
+    (refs / "minor.lock").write_text("")
+    user = repo / ".git" / "refs" / "heads" / "main.lock"
+    user.write_text("")  # the user's, whatever it is: not depbot's to remove
+    forge = LocalForge(repo, state_dir=state)
+    assert forge.publish("minor", {"requirements.txt": b"idna==3.7\n"}, RECORD).status == "conflict"
+
+    repair(repo, state)
+
+    assert user.exists()
+    assert forge.publish("minor", {"requirements.txt": b"idna==3.7\n"}, RECORD).status == "opened"
+
+
+def test_temporary_files_are_cleared(repo: Path) -> None:
+    state = depbot_dir(repo)
+    (state / "tmp" / "depbot-relock-x").mkdir(parents=True)
+    (state / "tmp" / "depbot-relock-x" / "requirements.txt").write_text("half\n")
+    (state / "dashboard.md").write_text("kept\n")
+
+    repair(repo, state)
+
+    assert list((state / "tmp").iterdir()) == []
+    assert (state / "dashboard.md").read_text() == "kept\n"
+
+
+def test_an_inherited_index_file_is_not_written_by_the_scratch_checkout(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = repo / ".git" / "index"
+    before = index.read_bytes()
+    monkeypatch.setenv("GIT_INDEX_FILE", str(index))  # as inside a git hook
+
+    with scratch_checkout(repo, depbot_dir(repo) / "work" / "checkout") as scratch:
+        assert Git(repo).run("rev-parse", "HEAD") == Git(scratch).run("rev-parse", "HEAD")
+        assert (scratch / "requirements.txt").is_file()
+
+    assert index.read_bytes() == before
