@@ -122,23 +122,28 @@ def temp_dir(state: Path) -> Path:
     return path
 
 
+# what a run keeps only while it runs: its temporary files, its scratch checkout, its test
+# environments (``depbot.stages.verify``), and where an older depbot built its commits
+_RUN_FOLDERS = ("tmp", "work", "venvs", "worktrees")
+
+
 def repair(repo: Path, state: Path) -> None:
     """Undo what a run killed at any point left in ``repo``'s git directory; the caller holds
     the run lock, so nothing of depbot's is in use.
 
     Removes depbot's own linked worktrees (their admin entry under ``.git/worktrees`` and their
     folder in ``state``; of the user's worktrees only the ``gitdir`` file is read), the lock
-    files a killed ``update-ref`` left under ``refs/heads/depbot/``, and ``state/tmp``.
+    files a killed ``update-ref`` left under ``refs/heads/depbot/``, and the folders of
+    ``state`` a run keeps only while it runs (``tmp``, ``work``, ``venvs``).
     """
     common = git_common_dir(repo)
     _remove_worktrees(common, state)
-    for folder in ("work", "worktrees"):  # scratch checkouts; where publishing used to build
-        shutil.rmtree(state / folder, ignore_errors=True)
     refs = common / "refs" / "heads" / "depbot"
     if refs.is_dir():
         for stale in refs.rglob("*.lock"):
             stale.unlink(missing_ok=True)
-    shutil.rmtree(state / "tmp", ignore_errors=True)
+    for folder in _RUN_FOLDERS:
+        shutil.rmtree(state / folder, ignore_errors=True)
     temp_dir(state)
 
 

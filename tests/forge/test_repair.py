@@ -133,15 +133,18 @@ def test_a_ref_lock_of_a_killed_update_ref_is_removed(repo: Path) -> None:
     assert forge.publish("minor", {"requirements.txt": b"idna==3.7\n"}, RECORD).status == "opened"
 
 
-def test_temporary_files_are_cleared(repo: Path) -> None:
+def test_temporary_files_and_test_environments_are_cleared(repo: Path) -> None:
     state = depbot_dir(repo)
     (state / "tmp" / "depbot-relock-x").mkdir(parents=True)
     (state / "tmp" / "depbot-relock-x" / "requirements.txt").write_text("half\n")
+    (state / "venvs" / ".test.trash-123" / "lib").mkdir(parents=True)  # a removal cut short
+    (state / "venvs" / "test" / "bin").mkdir(parents=True)  # a whole one a kill left behind
     (state / "dashboard.md").write_text("kept\n")
 
     repair(repo, state)
 
     assert list((state / "tmp").iterdir()) == []
+    assert not (state / "venvs").exists()
     assert (state / "dashboard.md").read_text() == "kept\n"
 
 
