@@ -9,7 +9,7 @@ tree, index, HEAD), and a rerun exits 0, leaves the ``depbot/*`` branches holdin
 an uninterrupted run, ``git fsck`` clean, no worktree, admin entry, ref lock or temporary
 folder behind, and ``status`` saying what was published.
 
-The default run kills a security run (its one batch has every kind of on-disk step) at four
+The default run kills a security run (its one batch has every kind of on-disk step) at three
 markers; the full sweep (marker ``kills``, ``DEPBOT_KILLS=1``) kills the whole run at
 twenty-two moments, markers and delays spread over it.
 """
@@ -111,7 +111,7 @@ SWEEP = [Moment(n, marker=m) for n, m in MARKERS] + [Moment(f"at-{s:.2f}", share
 FAST = [
     Moment(f"security-{n}", marker=m, trigger="security")
     for n, m in MARKERS
-    if n in ("worktree-admin", "relock-copy", "venv-partial", "ref-written-security")
+    if n in ("worktree-admin", "relock-copy", "ref-written-security")
 ]
 
 

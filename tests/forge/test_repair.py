@@ -1,7 +1,8 @@
 """What a killed run leaves in the git directory, and how the next run's repair removes it.
 
 Each leftover is made the way git itself leaves it when ``git worktree add`` or ``update-ref``
-is killed part-way; the user's own worktrees, locked or missing, are never touched.
+is killed part-way; the user's own worktrees, locked or missing, are never touched. A branch
+written but not remembered is told as the forge has it (the forge is the truth).
 """
 
 from __future__ import annotations
@@ -11,21 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from depbot import app, render
 from depbot.forge.git import Git, depbot_dir, repair, scratch_checkout
 from depbot.forge.interface import PRRecord
 from depbot.forge.local import LocalForge
+from depbot.state.store import Store, store_path
+from tests.support.scenario import git
 
 RECORD = PRRecord("depbot: minor updates (1)", "body\n", ("dependencies",))
 
 
-def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", "-c", "user.name=Human", "-c", "user.email=human@example.org", *args],
-        cwd=repo,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
+def attempt(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A git command that may fail."""
+    return subprocess.run(["git", *args], cwd=repo, check=False, capture_output=True, text=True)
 
 
 @pytest.fixture
@@ -40,7 +39,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 def fsck(repo: Path) -> subprocess.CompletedProcess[str]:
-    return git(repo, "fsck", "--no-progress")
+    return attempt(repo, "fsck", "--no-progress")
 
 
 def entries(repo: Path) -> list[str]:
@@ -67,7 +66,7 @@ def test_a_scratch_checkout_killed_in_worktree_add_is_removed(repo: Path) -> Non
     state = depbot_dir(repo)
     half_added(repo, "checkout", state / "work" / "checkout")
     assert fsck(repo).returncode != 0  # what the user's git sees until the next run
-    assert git(repo, "worktree", "add", "--detach", str(state / "work" / "checkout")).returncode
+    assert attempt(repo, "worktree", "add", "--detach", str(state / "work" / "checkout")).returncode
 
     repair(repo, state)
 
@@ -91,21 +90,21 @@ def test_an_entry_killed_before_its_gitdir_was_written_is_removed(repo: Path) ->
 def test_a_publishing_worktree_of_an_older_depbot_is_removed(repo: Path) -> None:
     state = depbot_dir(repo)
     leftover = state / "worktrees" / "minor"
-    assert git(repo, "worktree", "add", "--detach", "--lock", str(leftover)).returncode == 0
+    git(repo, "worktree", "add", "--detach", "--lock", str(leftover))
     (leftover / "junk.txt").write_text("half-written\n")
 
     repair(repo, state)
 
     assert entries(repo) == []
     assert not (state / "worktrees").exists()
-    assert git(repo, "worktree", "list", "--porcelain").stdout.count("worktree ") == 1
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
 
 
 def test_the_users_worktrees_are_left_alone_locked_or_missing(repo: Path, tmp_path: Path) -> None:
     mine = tmp_path / "checkout"  # named like depbot's scratch checkout, but the user's
-    assert git(repo, "worktree", "add", "--lock", str(mine), "-b", "topic").returncode == 0
+    git(repo, "worktree", "add", "--lock", str(mine), "-b", "topic")
     gone = tmp_path / "on-a-usb-stick"
-    assert git(repo, "worktree", "add", "--detach", str(gone)).returncode == 0
+    git(repo, "worktree", "add", "--detach", str(gone))
     git(repo, "worktree", "lock", str(gone))
     subprocess.run(["rm", "-rf", str(gone)], check=True)
     before = entries(repo)
@@ -160,3 +159,23 @@ def test_an_inherited_index_file_is_not_written_by_the_scratch_checkout(
         assert (scratch / "requirements.txt").is_file()
 
     assert index.read_bytes() == before
+
+
+def test_status_tells_a_branch_published_but_not_remembered_as_opened(repo: Path) -> None:
+    state = app.state_dir(repo)
+    with Store(store_path(state)) as store:
+        store.record_batch("minor", branch="depbot/minor", status="opened", key="k")
+    # the kill came after update-ref, before the store write; and "minor" was closed likewise
+    LocalForge(repo, state_dir=state).publish(
+        "security", {"requirements.txt": b"idna==3.7\n"}, RECORD
+    )
+
+    report = app.status_repo(repo, {}, forge_choice="local")
+    doc = render.status_json(report.open_batches, report.remembered, report.rollbacks, report.now)
+
+    assert {b["id"]: b["status"] for b in doc["batches"]} == {
+        "security": "opened",
+        "minor": "closed",
+    }
+    with Store(store_path(state)) as store:  # status tells, the next run (under its lock) writes
+        assert [(b.id, b.status) for b in store.batches()] == [("minor", "opened")]
