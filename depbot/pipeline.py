@@ -160,9 +160,7 @@ def run(
         str(lf.path): (scratch / lf.path).read_text(encoding="utf-8") for lf in planned.lockfiles
     }
     envs = test_environments(planned.lockfiles, config)
-    on_forge = tools.forge.open_batches()
-    tools.store.reconcile(on_forge)  # the forge is the truth for what was published
-    published = {b.id: b for b in on_forge if b.ours}
+    published = {b.id: b for b in tools.store.reconcile(tools.forge.open_batches()) if b.ours}
     outcomes = []
     with contextlib.ExitStack() as stack:
         venvs = {

@@ -148,7 +148,8 @@ def repair(repo: Path, state: Path) -> None:
 
 
 # how ``git worktree add`` names a scratch checkout's admin entry (``checkout``, ``checkout1``
-# when taken): recognised even when a kill came before the entry got its ``gitdir`` file
+# when taken): recognised even when a kill came before the entry got its ``gitdir`` file (or
+# its ``locked`` one: an empty folder)
 _SCRATCH_ENTRY = re.compile(r"checkout[0-9]*\Z")
 
 
@@ -165,8 +166,8 @@ def _remove_worktrees(common: Path, inside: Path) -> None:
                 if not dot_git.is_relative_to(root):
                     continue  # the user's
                 shutil.rmtree(dot_git.parent, ignore_errors=True)
-            elif not (_SCRATCH_ENTRY.match(admin.name) and (admin / "locked").is_file()):
-                continue
+            elif not _SCRATCH_ENTRY.match(admin.name):
+                continue  # without a gitdir, not one git could have made for depbot
             shutil.rmtree(admin, ignore_errors=True)
         with contextlib.suppress(OSError):
             entries.rmdir()  # as git leaves it: no ``worktrees`` folder once none is left

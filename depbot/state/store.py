@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -242,18 +242,17 @@ class Store:
                 (batch_id, branch, status, pr, key, _iso(now)),
             )
 
-    def reconcile(self, published: Iterable[OpenBatch]) -> tuple[BatchRecord, ...]:
-        """Make the batches remembered agree with what the forge holds (``published``), in one
-        transaction; the records changed."""
+    def reconcile(self, published: Sequence[OpenBatch]) -> Sequence[OpenBatch]:
+        """Make the batches remembered agree with what the forge holds (``published``, which
+        is returned), in one transaction (see :func:`reconciled`)."""
         with self._write() as db:
-            changed = reconciled(self.batches(), published)
-            for r in changed:
+            for r in reconciled(self.batches(), published):
                 db.execute(
                     "INSERT OR REPLACE INTO batches"
                     " (id, branch, status, pr, key, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
                     (r.id, r.branch, r.status, r.pr, r.key, _iso(r.updated_at)),
                 )
-        return changed
+        return published
 
     def forget_batch(self, batch_id: str) -> None:
         with self._write() as db:

@@ -78,8 +78,11 @@ def test_a_scratch_checkout_killed_in_worktree_add_is_removed(repo: Path) -> Non
     assert entries(repo) == []
 
 
-def test_an_entry_killed_before_its_gitdir_was_written_is_removed(repo: Path) -> None:
-    half_added(repo, "checkout", None)
+@pytest.mark.parametrize("locked", [True, False])
+def test_an_entry_killed_before_its_gitdir_was_written_is_removed(repo: Path, locked: bool) -> None:
+    admin = half_added(repo, "checkout", None)
+    if not locked:  # killed right after git made the folder
+        (admin / "locked").unlink()
 
     repair(repo, depbot_dir(repo))
 

@@ -107,13 +107,13 @@ def _open(batch_id: str, *, pr: str | None = None, ours: bool = True) -> OpenBat
 def test_a_branch_published_but_not_remembered_is_recorded_as_opened(path: Path) -> None:
     # killed between update-ref and the store write: the forge has it, the store does not
     with Store(path) as store:
-        changed = store.reconcile([_open("security", pr="https://forge/pr/3")])
-        assert [(r.id, r.status, r.pr, r.key) for r in changed] == [
+        published = [_open("security", pr="https://forge/pr/3")]
+        assert store.reconcile(published) == published
+        assert [(b.id, b.status, b.pr, b.key) for b in store.batches()] == [
             ("security", "opened", "https://forge/pr/3", None)
         ]
-        assert [(b.id, b.status, b.key) for b in store.batches()] == [("security", "opened", None)]
-        # once true, reconciling again changes nothing
-        assert store.reconcile([_open("security", pr="https://forge/pr/3")]) == ()
+        # once true, nothing is left to change
+        assert reconciled(store.batches(), published) == ()
 
 
 def test_a_remembered_branch_that_is_gone_is_closed(path: Path) -> None:
@@ -141,7 +141,7 @@ def test_what_is_remembered_and_true_keeps_its_key_and_date(path: Path) -> None:
         store.record_batch("edited", branch="depbot/edited", status="opened", key="k2")
         before = store.batches()
         # a PR found where none was remembered is taken; a human's branch keeps its record
-        assert store.reconcile([_open("minor", pr="p1"), _open("edited", ours=False)]) == ()
+        store.reconcile([_open("minor", pr="p1"), _open("edited", ours=False)])
         assert store.batches() == before
         changed = reconciled(before, [_open("minor", pr="p9"), _open("edited", ours=False)], NOW)
         assert [(r.id, r.status, r.pr, r.key, r.updated_at) for r in changed] == [
