@@ -260,7 +260,7 @@ def run_repo(
     """The whole pipeline on ``repo`` under its run lock (waited for up to ``lock_timeout``
     seconds, saying so through ``progress``), in a scratch checkout of HEAD; ``packages`` (an
     advisory event's) lead the security batch."""
-    from depbot.forge.git import Git, head_commit, scratch_checkout
+    from depbot.forge.git import Git, head_commit, repair, scratch_checkout, temp_dir
     from depbot.state.lock import RunLock
     from depbot.state.store import Store, store_path
 
@@ -272,6 +272,8 @@ def run_repo(
         RunLock(state / "lock", timeout=lock_timeout, waiting=progress),
         Store(store_path(state), secrets=secrets(env)) as store,
     ):
+        # under the lock, nothing of depbot's is in use: what a killed run left goes
+        repair(repo, state)
         if retry:
             store.clear_rollbacks()
         run_id = store.start_run(trigger)
@@ -282,7 +284,7 @@ def run_repo(
                 # a run acts on what it finds: every page is revalidated (a fix released a
                 # minute ago, announced by the advisory webhook, must be seen)
                 planned = plan_repo(scratch, env, freshness=0)
-            tool_env = tool_environment(env, config.pass_env)
+            tool_env = _in_temp_dir(tool_environment(env, config.pass_env), temp_dir(state))
             tools = pipeline.RunTools(
                 backends=build_backends(config, tool_env),
                 index=LockIndex(config.index_url, config.extra_index_urls),
@@ -301,6 +303,12 @@ def run_repo(
         report = RunReport(config, planned.plan, outcomes, pipeline.nothing_looked_up(planned))
         store.finish_run(run_id, "failed" if report.failed else "done")
     return report
+
+
+def _in_temp_dir(env: Mapping[str, str], tmp: Path) -> dict[str, str]:
+    """``env`` with the tools' temporary files (pip's, pip-compile's, the tests') in ``tmp``,
+    which the next run clears whatever happens to this one."""
+    return {**env, "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp)}
 
 
 @contextlib.contextmanager
@@ -327,7 +335,7 @@ class StatusReport:
 def status_repo(repo: Path, env: Mapping[str, str], *, forge_choice: str = "auto") -> StatusReport:
     """Open batches (and PRs) and rolled-back updates of ``repo`` (writes nothing but the store
     file)."""
-    from depbot.state.store import Store, store_path
+    from depbot.state.store import Store, reconciled, store_path
 
     state = state_dir(repo)
     with Store(store_path(state)) as store:
@@ -336,6 +344,9 @@ def status_repo(repo: Path, env: Mapping[str, str], *, forge_choice: str = "auto
     from depbot.server.queue import queue_path, unfinished_jobs
 
     forge = build_forge(forge_choice, repo, env)
+    published = forge.open_batches()
+    # the forge is the truth (a run killed between publishing and remembering); told as it
+    # is, not written: the next run, under the lock, writes it
+    remembered.update({b.id: b for b in reconciled(remembered.values(), published)})
     jobs = unfinished_jobs(queue_path(state))
-    now = datetime.now(timezone.utc)
-    return StatusReport(forge.open_batches(), remembered, rollbacks, now, jobs)
+    return StatusReport(published, remembered, rollbacks, datetime.now(timezone.utc), jobs)

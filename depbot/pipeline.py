@@ -177,7 +177,7 @@ def run(
         str(lf.path): (scratch / lf.path).read_text(encoding="utf-8") for lf in planned.lockfiles
     }
     envs = test_environments(planned.lockfiles, config)
-    published = {b.id: b for b in tools.forge.open_batches() if b.ours}
+    published = {b.id: b for b in tools.store.reconcile(tools.forge.open_batches()) if b.ours}
     outcomes = []
     with contextlib.ExitStack() as stack:
         venvs = {

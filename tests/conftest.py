@@ -12,12 +12,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--online") or os.environ.get("DEPBOT_ONLINE") == "1":
-        return
-    skip = pytest.mark.skip(reason="needs the real PyPI: pass --online or DEPBOT_ONLINE=1")
+    online = config.getoption("--online") or os.environ.get("DEPBOT_ONLINE") == "1"
+    skip_online = pytest.mark.skip(reason="needs the real PyPI: pass --online or DEPBOT_ONLINE=1")
+    # the full kill -9 sweep takes about a quarter of an hour
+    kills = os.environ.get("DEPBOT_KILLS") == "1"
+    skip_kills = pytest.mark.skip(reason="the full kill sweep: set DEPBOT_KILLS=1")
     for item in items:
-        if "online" in item.keywords:
-            item.add_marker(skip)
+        if "online" in item.keywords and not online:
+            item.add_marker(skip_online)
+        if "kills" in item.keywords and not kills:
+            item.add_marker(skip_kills)
 
 
 def clean_env(index_url: str | None = None, **extra: str) -> dict[str, str]:

@@ -1,19 +1,22 @@
 """How a batch's commit is built and recognised, shared by every forge.
 
-The commit is built in a separate, detached worktree under ``.git/depbot/worktrees/`` that never
-checks files out, so the user's HEAD, branch, index and working tree are not touched. A commit
-is depbot's when its committer is depbot's identity and its message carries the batch trailer.
+The tree is built in a temporary index file under ``.git/depbot/tmp/`` (``read-tree`` of the
+base, ``update-index --cacheinfo`` of each new blob, ``write-tree``) and committed with
+``commit-tree``: no worktree, no checkout, so the user's HEAD, branch, index and working tree are
+not touched, and a run killed meanwhile leaves only a file the next run's repair clears. A
+commit is depbot's when its committer is depbot's identity and its message carries the batch
+trailer.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from depbot.forge.git import Git, depbot_dir
+from depbot.forge.git import Git, depbot_dir, git_common_dir, temp_dir
 from depbot.forge.interface import ForgeError
 
 __all__ = ["BATCH_TRAILER", "CommitBuilder", "Tip", "checked_id", "checked_path"]
@@ -61,13 +64,28 @@ class CommitBuilder:
 
     def tree(self, batch_id: str, base: str, files: Mapping[str, bytes]) -> str:
         """The tree of ``base`` with ``files`` (checked relative paths) replaced."""
-        root = (self._state_dir or depbot_dir(self.repo)) / "worktrees"
-        with _Worktree(self.git, root / batch_id, base) as work:
+        tmp = temp_dir(self._state_dir or depbot_dir(self.repo))
+        with tempfile.TemporaryDirectory(prefix=f"tree-{batch_id}-", dir=tmp) as scratch:
+            # Pinned explicitly, so a GIT_DIR or GIT_INDEX_FILE inherited from the caller's
+            # environment (a git hook sets them) can never redirect these writes to the user's
+            # index; the work tree is an empty folder nothing is checked out to.
+            index = Git(
+                Path(scratch),
+                {
+                    "GIT_DIR": str(git_common_dir(self.repo)),
+                    "GIT_WORK_TREE": scratch,
+                    "GIT_INDEX_FILE": str(Path(scratch) / "index"),
+                },
+                # a split index writes (and expires) shared index files beside the user's
+                # index, a file system monitor watches a work tree: neither for this one
+                {"core.splitIndex": "false", "core.fsmonitor": "false"},
+            )
+            index.run("read-tree", base)
             for path, content in sorted(files.items()):
-                blob = work.run("hash-object", "-w", "--no-filters", "--stdin", stdin=content)
-                mode = _mode_in_index(work, path)
-                work.run("update-index", "--add", "--cacheinfo", f"{mode},{blob},{path}")
-            return work.run("write-tree")
+                blob = index.run("hash-object", "-w", "--no-filters", "--stdin", stdin=content)
+                mode = _mode_in_index(index, path)
+                index.run("update-index", "--add", "--cacheinfo", f"{mode},{blob},{path}")
+            return index.run("write-tree")
 
     def base_tree(self, base: str) -> str:
         return self.git.run("rev-parse", f"{base}^{{tree}}")
@@ -95,54 +113,6 @@ class CommitBuilder:
         ours = committer == self.email and trailer in message.splitlines()
         subject = message.split("\n", 1)[0]
         return Tip(sha, tuple(parents), tree, ours, subject)
-
-
-class _Worktree:
-    """A detached worktree of ``base`` with only its index populated; removed on exit, and
-    cleaned up first if a killed run left one behind."""
-
-    def __init__(self, repo: Git, path: Path, base: str) -> None:
-        self._repo = repo
-        self._path = path
-        self._base = base
-
-    def __enter__(self) -> Git:
-        self._remove()
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._repo.run("worktree", "add", "--detach", "--no-checkout", str(self._path), self._base)
-        admin = _admin_dir(self._path)
-        # Pinned explicitly so a GIT_DIR or GIT_INDEX_FILE inherited from the caller's
-        # environment can never redirect these writes to the user's index.
-        work = Git(
-            self._path,
-            {
-                "GIT_DIR": str(admin),
-                "GIT_WORK_TREE": str(self._path),
-                "GIT_INDEX_FILE": str(admin / "index"),
-            },
-        )
-        work.run("read-tree", self._base)
-        return work
-
-    def __exit__(self, *exc: object) -> None:
-        self._remove()
-
-    def _remove(self) -> None:
-        registered = self._repo.run("worktree", "list", "--porcelain").splitlines()
-        target = self._path.resolve()
-        if any(Path(line.removeprefix("worktree ")).resolve() == target for line in registered):
-            # Twice forced: also removes a worktree a killed ``worktree add`` left locked.
-            self._repo.ok("worktree", "remove", "--force", "--force", str(self._path))
-        if self._path.exists():
-            shutil.rmtree(self._path)
-        self._repo.run("worktree", "prune")
-
-
-def _admin_dir(worktree: Path) -> Path:
-    text = (worktree / ".git").read_text(encoding="utf-8").strip()
-    if not text.startswith("gitdir:"):
-        raise ForgeError(f"{worktree} is not a linked worktree")
-    return Path(text.removeprefix("gitdir:").strip())
 
 
 def _mode_in_index(work: Git, path: str) -> str:

@@ -1,10 +1,11 @@
 """The GitHub forge: a batch is a branch ``depbot/<id>`` on ``origin`` and one pull request.
 
-The commit is built as the local forge builds it (a separate worktree; the user's checkout is
-never touched), then pushed with a lease on the commit depbot last wrote there, so a branch a
-human pushed to is never overwritten: that batch is a ``conflict`` and its PR gets one comment.
-The token reaches git only through the environment of the one fetch or push that needs it (an
-``http.<server>/.extraheader`` given as ``GIT_CONFIG_*`` variables), never argv or a file.
+The commit is built as the local forge builds it (from a temporary index file, no worktree; the
+user's checkout is never touched), then pushed with a lease on the commit depbot last wrote
+there, so a branch a human pushed to is never overwritten: that batch is a ``conflict`` and its
+PR gets one comment. The token reaches git only through the environment of the one fetch or
+push that needs it (an ``http.<server>/.extraheader`` given as ``GIT_CONFIG_*`` variables),
+never argv or a file.
 Pull requests are found again by their head branch (open first, then one depbot closed) and
 written only where they differ from the record: the title, missing labels, and the body when the
 branch's content or the proposal changed (the body is the evidence of the run that produced

@@ -1,9 +1,9 @@
 """The local forge: a batch is a branch in the user's repository, its PR record the commit message.
 
-The commit is built in a separate, detached worktree under ``.git/depbot/worktrees/`` that never
-checks files out, so the user's HEAD, branch, index and working tree are not touched. The branch
-moves with a compare-and-swap ``update-ref``: a concurrent writer makes it fail, not lose work.
-Callers hold the run lock (``depbot.state.lock.RunLock``) around ``publish``.
+The commit is built from a temporary index file, without a worktree or a checkout
+(``depbot.forge.commits``), so the user's HEAD, branch, index and working tree are not touched.
+The branch moves with a compare-and-swap ``update-ref``: a concurrent writer makes it fail, not
+lose work. Callers hold the run lock (``depbot.state.lock.RunLock``) around ``publish``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from depbot.forge.commits import BATCH_TRAILER, CommitBuilder, Tip, checked_id, checked_path
-from depbot.forge.git import ZERO_OID, Git, depbot_dir
+from depbot.forge.git import ZERO_OID, Git, depbot_dir, temp_dir
 from depbot.forge.interface import Forge, ForgeError, OpenBatch, PRRecord, Published
 
 __all__ = ["BATCH_TRAILER", "DASHBOARD_FILE", "LocalForge"]
@@ -104,11 +104,12 @@ class LocalForge(Forge):
     def dashboard(self, body: str) -> str:
         """Write the dashboard to ``dashboard.md`` in the state directory, atomically and only
         when its text changes; returns its path."""
-        path = (self._state_dir or depbot_dir(self._repo)) / DASHBOARD_FILE
+        state = self._state_dir or depbot_dir(self._repo)
+        path = state / DASHBOARD_FILE
         if path.is_file() and path.read_text(encoding="utf-8") == body:
             return str(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".dashboard-")
+        # written beside it (one file system: the rename is atomic), where repair clears it
+        fd, tmp = tempfile.mkstemp(dir=temp_dir(state), prefix="dashboard-")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(body)
         Path(tmp).replace(path)

@@ -161,8 +161,16 @@ class PipToolsBackend(LockBackend):
                 "--no-header", "--no-emit-options", "--output-file", str(output), *pins,
             ]  # fmt: skip
 
+        # the copy goes where the tool's own temporary files go (depbot's, cleared at start)
         done, text = compile_scratch(
-            repo, lockfile, upgrades, env, "pip-compile", argv, self.timeout
+            repo,
+            lockfile,
+            upgrades,
+            env,
+            "pip-compile",
+            argv,
+            self.timeout,
+            tmpdir=env.get("TMPDIR"),
         )
         if done.returncode != 0:
             message = resolver_message(done.stderr) or f"pip-compile exited {done.returncode}"

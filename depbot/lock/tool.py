@@ -78,18 +78,20 @@ def compile_scratch(
     what: str,
     argv_for: ArgvFor,
     timeout: float | None = None,
+    tmpdir: str | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], str]:
     """Runs a compile tool on a scratch copy of ``lockfile`` (the tool reads the pins it holds
     from its output file) with ``-P name==version`` per upgrade.
 
     Returns the finished process and, when it succeeded, the new text under the original
     header and option lines; the user's file is never written. Raises LockTimeout after
-    ``timeout`` seconds (None: no limit).
+    ``timeout`` seconds (None: no limit). The copy is made in ``tmpdir`` (None: the system's
+    temporary folder).
     """
     command = compile_command(repo, lockfile)
     original = (repo / lockfile.path).read_text(encoding="utf-8")
     pins = [arg for n, v in sorted(upgrades.items()) for arg in ("-P", pin_argument(n, v))]
-    with tempfile.TemporaryDirectory(prefix="depbot-relock-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="depbot-relock-", dir=tmpdir) as scratch:
         output = Path(scratch) / lockfile.path.name
         output.write_text(original, encoding="utf-8")
         cwd = working_directory(repo, lockfile, command)

@@ -122,8 +122,16 @@ class UvBackend(LockBackend):
                 "--no-header", "--output-file", str(output), *pins,
             ]  # fmt: skip
 
+        # the copy goes where the tool's own temporary files go (depbot's, cleared at start)
         done, text = compile_scratch(
-            repo, lockfile, upgrades, env, "uv pip compile", argv, self.timeout
+            repo,
+            lockfile,
+            upgrades,
+            env,
+            "uv pip compile",
+            argv,
+            self.timeout,
+            tmpdir=env.get("TMPDIR"),
         )
         if done.returncode == 1:
             raise Unresolvable(uv_message(done.stderr) or "uv found no solution")

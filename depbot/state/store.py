@@ -3,7 +3,9 @@
 The store holds runs, probe verdicts (by key, so an identical rerun spends no test run),
 published batches and rolled-back (package, version) pairs. Which rollbacks block an update is
 decided by ``depbot.stages.remember``; this module only keeps them. Every write is one
-transaction, so a run killed at any point leaves the store consistent.
+transaction, so a run killed at any point leaves the store consistent; what a kill between a
+forge write and the store write leaves unsaid is put right by :meth:`Store.reconcile`, the
+forge being the truth for what was published.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Collection, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from depbot.errors import RunError
+from depbot.forge.interface import OpenBatch
 from depbot.models import TestResult
 from depbot.secrets import redact
 
@@ -30,6 +33,7 @@ __all__ = [
     "RollbackRecord",
     "RunRecord",
     "Store",
+    "reconciled",
     "same_version",
     "store_path",
 ]
@@ -238,6 +242,18 @@ class Store:
                 (batch_id, branch, status, pr, key, _iso(now)),
             )
 
+    def reconcile(self, published: Sequence[OpenBatch]) -> Sequence[OpenBatch]:
+        """Make the batches remembered agree with what the forge holds (``published``, which
+        is returned), in one transaction (see :func:`reconciled`)."""
+        with self._write() as db:
+            for r in reconciled(self.batches(), published):
+                db.execute(
+                    "INSERT OR REPLACE INTO batches"
+                    " (id, branch, status, pr, key, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (r.id, r.branch, r.status, r.pr, r.key, _iso(r.updated_at)),
+                )
+        return published
+
     def forget_batch(self, batch_id: str) -> None:
         with self._write() as db:
             db.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
@@ -304,6 +320,32 @@ class Store:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+
+def reconciled(
+    records: Iterable[BatchRecord], published: Iterable[OpenBatch], now: datetime | None = None
+) -> tuple[BatchRecord, ...]:
+    """The records that must change so the store says what the forge holds: a branch of
+    depbot's the store does not know as open (a run killed after publishing, before
+    remembering) is "opened", with no key, so the next run verifies it again before leaving it
+    alone; a remembered branch that is gone is "closed". A branch someone else committed to
+    keeps its record."""
+    moment = _utc(now or datetime.now(timezone.utc))
+    remembered = {r.id: r for r in records}
+    on_forge = {b.id: b for b in published}
+    changed = []
+    for b in on_forge.values():
+        if not b.ours:
+            continue
+        record = remembered.get(b.id)
+        if record is None or record.status == "closed":
+            changed.append(BatchRecord(b.id, b.branch, "opened", b.pr, moment))
+        elif b.pr is not None and record.pr != b.pr:
+            changed.append(replace(record, pr=b.pr, updated_at=moment))
+    for record in remembered.values():
+        if record.id not in on_forge and record.status != "closed":
+            changed.append(replace(record, status="closed", key=None, updated_at=moment))
+    return tuple(sorted(changed, key=lambda r: r.id))
 
 
 def _utc(moment: datetime) -> datetime:

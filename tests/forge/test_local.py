@@ -174,16 +174,29 @@ def test_a_new_file_and_a_nested_path_are_committed(repo: Path) -> None:
     assert not (repo / "constraints").exists()
 
 
-def test_a_leftover_worktree_of_a_killed_run_is_cleaned_up(repo: Path) -> None:
-    leftover = depbot_dir(repo) / "worktrees" / "minor"
-    git(repo, "worktree", "add", "--detach", "--lock", str(leftover), "HEAD")
-    (leftover / "junk.txt").write_text("half-written\n")
+def test_publishing_needs_no_worktree_and_leaves_no_file_behind(repo: Path) -> None:
+    (repo / "scratch.txt").write_text("untracked notes\n")
+    state = depbot_dir(repo)
 
     published = LocalForge(repo).publish("minor", {"requirements.txt": NEW}, RECORD)
 
     assert published.status == "opened"
-    assert not leftover.exists()
-    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert not (repo / ".git" / "worktrees").exists()
+    assert list((state / "tmp").iterdir()) == []
+    assert not (state / "worktrees").exists()
+
+
+def test_split_index_settings_write_nothing_beside_the_users_index(repo: Path) -> None:
+    git(repo, "config", "core.splitIndex", "true")
+    git(repo, "update-index", "--split-index")
+    (repo / "scratch.txt").write_text("untracked notes\n")
+    shared = sorted(p.name for p in (repo / ".git").glob("sharedindex.*"))
+    before = snapshot(repo)
+
+    LocalForge(repo).publish("minor", {"requirements.txt": NEW}, RECORD)
+
+    assert sorted(p.name for p in (repo / ".git").glob("sharedindex.*")) == shared
+    assert snapshot(repo) == before
 
 
 def test_a_branch_written_before_a_crash_is_recognised_not_duplicated(repo: Path) -> None:

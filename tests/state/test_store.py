@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from depbot.errors import RunError
+from depbot.forge.interface import OpenBatch
 from depbot.models import TestResult
-from depbot.state.store import SCHEMA_VERSION, Store, store_path
+from depbot.state.store import SCHEMA_VERSION, Store, reconciled, store_path
 
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)
 
@@ -97,6 +98,55 @@ def test_forget_batch(path: Path) -> None:
         store.record_batch("minor", branch="depbot/minor", status="opened")
         store.forget_batch("minor")
         assert store.batches() == ()
+
+
+def _open(batch_id: str, *, pr: str | None = None, ours: bool = True) -> OpenBatch:
+    return OpenBatch(batch_id, f"depbot/{batch_id}", "c0ffee", "title", pr, ours)
+
+
+def test_a_branch_published_but_not_remembered_is_recorded_as_opened(path: Path) -> None:
+    # killed between update-ref and the store write: the forge has it, the store does not
+    with Store(path) as store:
+        published = [_open("security", pr="https://forge/pr/3")]
+        assert store.reconcile(published) == published
+        assert [(b.id, b.status, b.pr, b.key) for b in store.batches()] == [
+            ("security", "opened", "https://forge/pr/3", None)
+        ]
+        # once true, nothing is left to change
+        assert reconciled(store.batches(), published) == ()
+
+
+def test_a_remembered_branch_that_is_gone_is_closed(path: Path) -> None:
+    # killed between deleting a superseded branch and the store write (or the user deleted it)
+    with Store(path) as store:
+        store.record_batch("minor", branch="depbot/minor", status="updated", key="k1")
+        store.record_batch("old", branch="depbot/old", status="closed")
+        store.reconcile([])
+        assert {b.id: (b.status, b.key) for b in store.batches()} == {
+            "minor": ("closed", None),
+            "old": ("closed", None),
+        }
+
+
+def test_a_branch_closed_then_published_again_is_opened(path: Path) -> None:
+    with Store(path) as store:
+        store.record_batch("minor", branch="depbot/minor", status="closed", pr="p1")
+        store.reconcile([_open("minor", pr="p2")])
+        assert [(b.status, b.pr) for b in store.batches()] == [("opened", "p2")]
+
+
+def test_what_is_remembered_and_true_keeps_its_key_and_date(path: Path) -> None:
+    with Store(path) as store:
+        store.record_batch("minor", branch="depbot/minor", status="updated", pr="p1", key="k")
+        store.record_batch("edited", branch="depbot/edited", status="opened", key="k2")
+        before = store.batches()
+        # a PR found where none was remembered is taken; a human's branch keeps its record
+        store.reconcile([_open("minor", pr="p1"), _open("edited", ours=False)])
+        assert store.batches() == before
+        changed = reconciled(before, [_open("minor", pr="p9"), _open("edited", ours=False)], NOW)
+        assert [(r.id, r.status, r.pr, r.key, r.updated_at) for r in changed] == [
+            ("minor", "updated", "p9", "k", NOW)
+        ]
 
 
 def test_a_failed_write_leaves_nothing_behind(path: Path) -> None:
