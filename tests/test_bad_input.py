@@ -36,6 +36,33 @@ CASES = {
         "test-command",
     ),
     "an unknown key": ({}, "tset-command = 'pytest'\n", "tset-command"),
+    "a requirement that does not parse": (
+        {"requirements.in": SOURCE + "alpha>=>1\n"},
+        "",
+        "requirements.in:5:",
+    ),
+    "configuration that is not TOML": ({}, "test-command = \n", "depbot.toml: not valid TOML"),
+    "a negative test-timeout": ({}, "test-timeout = -1\n", "key 'test-timeout'"),
+    "a zero index-timeout": ({}, "index-timeout = 0\n", "key 'index-timeout'"),
+    "a lock-timeout that is text": ({}, "lock-timeout = 'soon'\n", "key 'lock-timeout'"),
+    "an extra index that is not a URL": (
+        {},
+        "extra-index-urls = ['nope']\n",
+        "key 'extra-index-urls'",
+    ),
+    "an unknown lock backend": ({}, "lock-backend = 'poetry'\n", "key 'lock-backend'"),
+    "an osv-url that is not http": ({}, "osv-url = 'ftp://x/'\n", "key 'osv-url'"),
+    "a lockfile outside the repository": ({}, "lockfiles = ['../x.txt']\n", "key 'lockfiles'"),
+    "a zero max-test-runs": ({}, "max-test-runs = 0\n", "key 'max-test-runs'"),
+    "an ignore rule that does not parse": ({}, "ignore = ['alpha >>1']\n", "key 'ignore'"),
+    "a secret in pass-env": ({}, "pass-env = ['GITHUB_TOKEN']\n", "key 'pass-env'"),
+    "a lockfile in two environments": (
+        {},
+        "environments = [['requirements.txt'], ['requirements.txt']]\n",
+        "key 'environments'",
+    ),
+    "a CUDA variant that is not one": ({}, "[ml]\ncuda = 'cu11x'\n", "key 'ml.cuda'"),
+    "a python that is not X.Y": ({}, "pythons = {'3' = '/usr/bin/python3'}\n", "key 'pythons'"),
 }
 
 
