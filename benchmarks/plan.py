@@ -233,8 +233,11 @@ def run_plan(repo: Path, env: Mapping[str, str], pins: int) -> None:
     if done.returncode != 0:
         raise SystemExit(f"depbot plan failed ({done.returncode}):\n{done.stderr}")
     plan = json.loads(done.stdout)
-    if plan["skipped"]:
-        raise SystemExit(f"depbot plan skipped packages: {plan['skipped'][:3]}")
+    # an update held back by a decision (numpy 2 beside an old torch) is fine; a lookup that
+    # failed would make the figures meaningless
+    unlooked = [s for s in plan["skipped"] if " is not proposed " not in s["reason"]]
+    if unlooked:
+        raise SystemExit(f"depbot plan skipped packages: {unlooked[:3]}")
     if len(plan["updates"]) != math.ceil(pins / 10):
         raise SystemExit(f"depbot plan found {len(plan['updates'])} updates, expected every 10th")
 

@@ -20,3 +20,8 @@ class Index(ABC):
     @abstractmethod
     def releases(self, name: NormalizedName) -> tuple[Release, ...]:
         """Every release of ``name``, ascending by version; raises IndexLookupError."""
+
+    def fresh(self, name: NormalizedName) -> tuple[Release, ...] | None:
+        """What ``releases`` would answer from a cache young enough to trust, without asking
+        the index; None when only the index can tell (the default)."""
+        return None

@@ -31,6 +31,15 @@ class MultiIndex(Index):
             return self.indexes[0].releases(name)
         return merge_releases(r for index in self.indexes for r in index.releases(name))
 
+    def fresh(self, name: NormalizedName) -> tuple[Release, ...] | None:
+        """Known only when every index's answer is."""
+        answers = [index.fresh(name) for index in self.indexes]
+        if any(a is None for a in answers):
+            return None
+        if len(answers) == 1:
+            return answers[0]
+        return merge_releases(r for a in answers for r in a or ())
+
     def __repr__(self) -> str:
         return f"MultiIndex({list(self.indexes)!r})"
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 from urllib.parse import unquote, urlsplit
 
 from depbot.http import RETRY_STATUSES
@@ -106,12 +106,23 @@ class SimpleIndex(Index):
         if page_url.startswith("file:"):
             return _file_page(name, page_url)
         entry = self.store.read(page_url) if self.store is not None else None
-        if entry is not None and 0 <= self.clock() - entry.fetched < self.freshness:
+        if self._trusted(entry):
             return entry.releases
         found = self._lookup(name, page_url, entry)
         if self.store is not None:
             self.store.write(page_url, found)
         return found.releases
+
+    def fresh(self, name: NormalizedName) -> tuple[Release, ...] | None:
+        page_url = f"{self.url}{name}/"
+        if self.store is None or page_url.startswith("file:"):
+            return None
+        entry = self.store.read(page_url)
+        return entry.releases if self._trusted(entry) else None
+
+    def _trusted(self, entry: PageEntry | None) -> TypeGuard[PageEntry]:
+        """Whether a cached page is young enough to answer without asking the index."""
+        return entry is not None and 0 <= self.clock() - entry.fetched < self.freshness
 
     def _lookup(self, name: NormalizedName, page_url: str, known: PageEntry | None) -> PageEntry:
         """The page, attempted until it is read, the attempts run out or the deadline passes."""

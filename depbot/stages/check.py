@@ -8,7 +8,7 @@ ML lookup, each lockfile's torch variant is then looked up on its own index (SPE
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -42,8 +42,10 @@ def check(
         ThreadPoolExecutor(pool_size, thread_name_prefix="depbot-index") as pool,
     ):
         asked = [(s, side.submit(s.advisories, lockfiles)) for s in sources]
-        looked_up = [(n, pool.submit(index.releases, n)) for n in names]
-        releases, skipped = _collect_releases(looked_up)
+        # what the cache can answer is answered here: threads start only for real lookups
+        cached = {n: found for n in names if (found := index.fresh(n)) is not None}
+        looked_up = [(n, pool.submit(index.releases, n)) for n in names if n not in cached]
+        releases, skipped = _collect_releases(cached, looked_up)
         advisories: list[Advisory] = []
         source_errors: list[str] = []
         for source, future in asked:
@@ -64,17 +66,21 @@ def check(
 
 
 def _collect_releases(
+    cached: Mapping[NormalizedName, tuple[Release, ...]],
     looked_up: Sequence[tuple[NormalizedName, Future[tuple[Release, ...]]]],
 ) -> tuple[dict[NormalizedName, tuple[Release, ...]], list[Skipped]]:
-    releases: dict[NormalizedName, tuple[Release, ...]] = {}
-    skipped: list[Skipped] = []
+    answers: dict[NormalizedName, tuple[Release, ...] | IndexLookupError] = dict(cached)
     for name, future in looked_up:
         try:
-            found = future.result()
+            answers[name] = future.result()
         except IndexLookupError as e:
-            skipped.append(Skipped(name, str(e)))
-            continue
-        if found:
+            answers[name] = e
+    releases: dict[NormalizedName, tuple[Release, ...]] = {}
+    skipped: list[Skipped] = []
+    for name, found in sorted(answers.items()):
+        if isinstance(found, IndexLookupError):
+            skipped.append(Skipped(name, str(found)))
+        elif found:
             releases[name] = found
         else:
             skipped.append(Skipped(name, NOT_FOUND))

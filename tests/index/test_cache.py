@@ -239,3 +239,20 @@ def test_index_urls_prefer_the_lockfiles_lines() -> None:
         "https://mirror.example/simple/",
         "https://torch.example/whl/cu118/",
     )
+
+
+def test_fresh_answers_from_the_cache_only_while_it_is_trusted(tmp_path: Path) -> None:
+    clock = Clock()
+    with serve_index(tmp_path / "index", [Dist("alpha", "1.0")]) as server:
+        index = SimpleIndex(server.url, make_session(), PageStore(tmp_path / "s"), 600, clock)
+        assert index.fresh(ALPHA) is None  # nothing cached: only the index can tell
+        first = index.releases(ALPHA)
+        clock.now += 599
+        assert index.fresh(ALPHA) == first
+        clock.now += 1
+        assert index.fresh(ALPHA) is None  # too old to trust without revalidating
+        assert SimpleIndex(server.url, make_session()).fresh(ALPHA) is None  # no store
+        both = build_index(server.url, [server.url], [], tmp_path / "cache")
+        assert both.fresh(ALPHA) is None
+        both.releases(ALPHA)
+        assert both.fresh(ALPHA) == first

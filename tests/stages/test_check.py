@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
+import pytest
 from packaging.version import Version
 
 from depbot.advisories.interface import AdvisorySource, AdvisorySourceError
@@ -15,7 +16,9 @@ from depbot.models import (
     AffectedRange,
     Lockfile,
     LockHeader,
+    NormalizedName,
     Pin,
+    Release,
     Skipped,
     canonicalize_name,
 )
@@ -107,3 +110,32 @@ def test_no_lockfiles_no_lookups(tmp_path: Path) -> None:
     assert result.releases == {}
     assert result.advisories == ()
     assert sum(server.hits.values()) == 0
+
+
+def test_a_fresh_cache_answers_on_the_callers_thread_and_the_rest_is_looked_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from depbot.index.cache import PageStore
+
+    dists = [Dist("alpha", "1.0"), Dist("bravo", "2.0")]
+    with serve_index(tmp_path / "index", dists) as server:
+        store = PageStore(tmp_path / "cache")
+        warm = SimpleIndex(server.url, make_session(), store, freshness=600)
+        warm.releases(canonicalize_name("alpha"))
+        threads: dict[str, str] = {}
+        original = SimpleIndex.releases
+
+        def releases(self: SimpleIndex, name: NormalizedName) -> tuple[Release, ...]:
+            threads[name] = threading.current_thread().name
+            return original(self, name)
+
+        monkeypatch.setattr(SimpleIndex, "releases", releases)
+        lockfiles = [lockfile("requirements.txt", "alpha==1.0", "bravo==2.0", "zulu==1")]
+        result = check(lockfiles, warm, [])
+    assert sorted(threads) == ["bravo", "zulu"]  # alpha came from the cache, no lookup
+    assert all(t.startswith("depbot-index") for t in threads.values())
+    assert sorted(result.releases) == ["alpha", "bravo"]
+    assert result.skipped == (Skipped(canonicalize_name("zulu"), NOT_FOUND),)
+    assert server.hits["/simple/alpha/"] == 1
