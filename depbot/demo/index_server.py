@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name
 
 from depbot.demo.wheels import Dist, build_wheel
 
-__all__ = ["IndexServer", "serve_index"]
+__all__ = ["IndexServer", "serve_index", "serving"]
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
@@ -207,19 +207,26 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """Serves ``handler`` on 127.0.0.1 on a thread for the ``with`` block; yields the port."""
+    server = _Server(("127.0.0.1", 0), handler)
+    # a short poll interval makes shutdown, and so every test using the index, quick
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
 def serve_index(
     root: Path, dists: Iterable[Dist] = (), latency: float = 0.0
 ) -> Iterator[IndexServer]:
     """Builds ``dists`` under ``root`` and serves them on 127.0.0.1 for the ``with`` block."""
     state = IndexServer(root=root, latency=latency)
     state.add(*dists)
-    server = _Server(("127.0.0.1", 0), _handler(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
-    # a short poll interval makes shutdown, and so every test using the index, quick
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(state)) as port:
+        state.url = f"http://127.0.0.1:{port}/simple/"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -161,21 +161,14 @@ class MetadataReader:
 
 
 def http_fetch(pool_size: int = 4) -> Fetch:
-    """A Fetch over HTTP(S) with the index's retry policy, made on its first use."""
-    lock = threading.Lock()
-    made: list[object] = []
+    """A Fetch over HTTP(S) through the index's session, made on its first use."""
+    from depbot.index.simple import LazySession
+
+    session = LazySession(pool_size)
 
     def fetch(url: str, accept: str, limit: int) -> tuple[int, str, bytes | None]:
         import requests
 
-        from depbot.index.http import make_session
-
-        with lock:
-            if not made:
-                made.append(make_session(pool_size=pool_size))
-        session = made[0]
-        if not isinstance(session, requests.Session):  # pragma: no cover - made above
-            raise OSError("no HTTP session")
         try:
             with session.get(url, headers={"Accept": accept}, stream=True) as response:
                 status = response.status_code

@@ -26,11 +26,11 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from depbot.demo.index_server import JSON_TYPE, IndexServer
+from depbot.demo.index_server import JSON_TYPE, IndexServer, serving
 
 if TYPE_CHECKING:
     from tests.support.tiny_project import TinyProject
@@ -187,26 +187,17 @@ def _handler(state: FaultProxy) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 128
-    daemon_threads = True
-
-
 @contextmanager
 def fault_proxy(upstream: IndexServer) -> Iterator[FaultProxy]:
     """Serves a fault-injecting proxy of ``upstream`` on 127.0.0.1 for the ``with`` block; a
     request still hanging when it ends is dropped."""
     state = FaultProxy(upstream)
-    server = _Server(("127.0.0.1", 0), _handler(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        state.closing.set()
-        server.shutdown()
-        server.server_close()
+    with serving(_handler(state)) as port:
+        state.url = f"http://127.0.0.1:{port}/simple/"
+        try:
+            yield state
+        finally:
+            state.closing.set()  # before the server stops: it waits for hanging requests
 
 
 def route_through(project: TinyProject, proxy: FaultProxy, config: str = "") -> dict[str, str]:

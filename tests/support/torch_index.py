@@ -29,7 +29,7 @@ from urllib.parse import quote, unquote
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from depbot.demo.index_server import _Server  # the demo index's server, its backlog sized
+from depbot.demo.index_server import serving
 from tests.support.wheels import Dist, build_wheel
 
 __all__ = ["TorchIndex", "family", "numpy", "torch_index"]
@@ -213,12 +213,6 @@ def torch_index(root: Path, dists: Iterable[Dist] = ()) -> Iterator[TorchIndex]:
     """Builds ``dists`` under ``root`` and serves them on 127.0.0.1 for the ``with`` block."""
     state = TorchIndex(root=root)
     state.add(*dists)
-    server = _Server(("127.0.0.1", 0), _handler(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(state)) as port:
+        state.url = f"http://127.0.0.1:{port}"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
