@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -277,7 +278,10 @@ def run_repo(
         if retry:
             store.clear_rollbacks()
         run_id = store.start_run(trigger)
-        with scratch_checkout(repo, state / "work" / "checkout") as scratch:
+        with (
+            _temporary_files_in(temp_dir(state)),
+            scratch_checkout(repo, state / "work" / "checkout") as scratch,
+        ):
             with _named_for_the_user(scratch, repo):
                 config = load_config(scratch, env)
                 progress("checking the index and the advisories")
@@ -309,6 +313,18 @@ def _in_temp_dir(env: Mapping[str, str], tmp: Path) -> dict[str, str]:
     """``env`` with the tools' temporary files (pip's, pip-compile's, the tests') in ``tmp``,
     which the next run clears whatever happens to this one."""
     return {**env, "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp)}
+
+
+@contextlib.contextmanager
+def _temporary_files_in(tmp: Path) -> Iterator[None]:
+    """depbot's own temporary files (captured tool output, pip-audit's folder) in ``tmp`` too:
+    none is left in the system's temporary folder when the run is killed, not even the probe
+    file Python writes there the first time it looks for that folder."""
+    previous, tempfile.tempdir = tempfile.tempdir, str(tmp)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = previous
 
 
 @contextlib.contextmanager
