@@ -220,9 +220,12 @@ def _ml_lookup(config: Config, env: Mapping[str, str], freshness: float) -> Vari
     from depbot.ml.metadata import MetadataReader, http_fetch
 
     def index_for(url: str) -> Index:
-        return build_index(url, (), (), cache_dir(env) / "http", freshness=freshness)
+        return build_index(
+            url, (), (), cache_dir(env) / "http", freshness=freshness, timeout=config.index_timeout
+        )
 
-    return VariantLookup(config.ml, index_for, MetadataReader(http_fetch()))
+    fetch = http_fetch(timeout=config.index_timeout)
+    return VariantLookup(config.ml, index_for, MetadataReader(fetch))
 
 
 @dataclass(frozen=True)

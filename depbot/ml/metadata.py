@@ -12,11 +12,12 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 import zipfile
 from collections.abc import Callable
 from email.parser import HeaderParser
 from html.parser import HTMLParser
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -35,6 +36,7 @@ Fetch = Callable[[str, str, int], tuple[int, str, bytes | None]]
 """GET ``url`` with an ``Accept`` header, reading at most ``limit`` bytes → (status, content
 type, body; None when longer than the limit); raises OSError."""
 _PAGE_LIMIT = 32 * 1024 * 1024
+_CHUNK = 1 << 20
 
 
 class _Link(NamedTuple):
@@ -160,25 +162,41 @@ class MetadataReader:
         return None
 
 
-def http_fetch(pool_size: int = 4) -> Fetch:
-    """A Fetch over HTTP(S) through the index's session, made on its first use."""
-    from depbot.index.simple import LazySession
+def http_fetch(pool_size: int = 4, timeout: float = 30.0) -> Fetch:
+    """A Fetch over HTTP(S) through the index's session, made on its first use; one fetch
+    takes at most ``timeout`` seconds (``index-timeout``), however slowly the server sends."""
+    from depbot.index.simple import LazySession, redacted
 
     session = LazySession(pool_size)
 
     def fetch(url: str, accept: str, limit: int) -> tuple[int, str, bytes | None]:
         import requests
 
+        deadline = time.monotonic() + timeout
         try:
-            with session.get(url, headers={"Accept": accept}, stream=True) as response:
+            with session.get(
+                url, headers={"Accept": accept}, stream=True, timeout=min(15.0, timeout)
+            ) as response:
                 status = response.status_code
                 content_type = response.headers.get("Content-Type", "")
                 declared = response.headers.get("Content-Length", "")
                 body: bytes | None = None
                 if not (declared.isdigit() and int(declared) > limit):
-                    body = response.raw.read(limit + 1, decode_content=True)
+                    body = _read_until(response.raw, limit + 1, deadline, redacted(url))
         except requests.RequestException as exc:
             raise OSError(str(exc)) from exc
         return status, content_type, body if body is not None and len(body) <= limit else None
 
     return fetch
+
+
+def _read_until(raw: Any, limit: int, deadline: float, url: str) -> bytes:
+    """Up to ``limit`` bytes of a streamed body, read as they come; TimeoutError past
+    ``deadline`` (a server that trickles its answer cannot hold the plan)."""
+    chunks, size = [], 0
+    while size < limit and (chunk := raw.read1(min(_CHUNK, limit - size), decode_content=True)):
+        chunks.append(chunk)
+        size += len(chunk)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} was still being sent when index-timeout ran out")
+    return b"".join(chunks)

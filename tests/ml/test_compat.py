@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -121,3 +125,36 @@ def test_numpy_2_never_beside_torch_below_2_3(numpy: str, torch: str, broken: bo
 
 def test_a_coupling_needs_both_packages() -> None:
     assert coupling_violations({canonicalize_name("numpy"): Version("2.0.0")}) == ()
+
+
+class _Trickle(BaseHTTPRequestHandler):
+    """Announces a big answer and sends it a few bytes at a time."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            for _ in range(100):
+                self.wfile.write(b"x" * 10)
+                self.wfile.flush()
+                time.sleep(0.05)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_wheel_sent_slowly_is_given_up_at_the_index_timeout() -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
+    try:
+        fetch = http_fetch(timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(OSError, match="index-timeout"):
+            fetch(f"http://127.0.0.1:{httpd.server_address[1]}/x.whl", "*/*", 1 << 20)
+        assert time.monotonic() - started < 2.0  # not the 5 s the server would take
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
