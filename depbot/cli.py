@@ -8,6 +8,7 @@ not do its job, 2 bad input).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 import sys
@@ -195,6 +196,7 @@ def main(
     err: TextIO | None = None,
 ) -> int:
     """Runs one depbot command and returns its exit code (SPEC §7)."""
+    _fewer_collections()
     environ = os.environ if env is None else env
     # the output boundary: whatever any step prints, no secret of the environment gets out
     hidden = app.secrets(environ)
@@ -208,6 +210,15 @@ def main(
     finally:
         for stream in streams:
             stream.flush()
+
+
+def _fewer_collections() -> None:
+    """A plan allocates tens of thousands of small objects, nearly none in a cycle (a big
+    page's files): with CPython's default of a collection every 700 allocations, the cycle
+    collector took a sixth of a cold plan. Reference counting frees them; collections
+    still run, every 100,000."""
+    young, *older = gc.get_threshold()
+    gc.set_threshold(max(young, 100_000), *older)
 
 
 def _dispatch(argv: Sequence[str] | None, ctx: Context) -> int:

@@ -89,7 +89,7 @@ class _Installability:
         self.python = python
         self.supported = _supported_tags(python)
         self.specifiers: dict[str | None, bool] = {None: True}
-        self.tags: dict[tuple[str, str], bool] = {}
+        self.tags: dict[tuple[str, ...], bool] = {}
 
     def any_of(self, files: Iterable[DistFile], include_yanked: bool) -> bool:
         """Whether one of ``files`` (the non-yanked ones unless ``include_yanked``) installs."""
@@ -102,15 +102,14 @@ class _Installability:
                 accepted = specifiers[requires_python] = _accepts(requires_python, self.python)
             if not accepted:
                 continue
-            if not name.endswith(".whl"):
+            key = _tags(name)
+            if key is None:
                 return True  # an sdist builds anywhere
-            parts = name[:-4].rsplit("-", 3)
-            if len(parts) < 4 or "-" not in parts[0]:
+            if not key:
                 continue  # not NAME-VERSION-PYTHON-ABI-PLATFORM: pip ignores it
-            key = (parts[1], parts[2])
             fits = tags.get(key)
             if fits is None:
-                fits = tags[key] = self._supported(parts[1], parts[2])
+                fits = tags[key] = self._supported(*key)
             if fits:
                 return True
         return False
@@ -118,6 +117,18 @@ class _Installability:
     def _supported(self, interpreters: str, abis: str) -> bool:
         pairs = itertools.product(interpreters.lower().split("."), abis.lower().split("."))
         return any(pair in self.supported for pair in pairs)
+
+
+def _tags(filename: str) -> tuple[str, ...] | None:
+    """What decides where a file installs, besides its ``Requires-Python``: a wheel's Python
+    and ABI tags; ``()`` for a wheel pip ignores (not NAME-VERSION-PYTHON-ABI-PLATFORM); None
+    for an sdist, which builds anywhere."""
+    if not filename.endswith(".whl"):
+        return None
+    parts = filename[:-4].rsplit("-", 3)
+    if len(parts) < 4 or "-" not in parts[0]:
+        return ()
+    return (parts[1], parts[2])
 
 
 @functools.lru_cache(maxsize=64)
@@ -160,6 +171,22 @@ class Release:
     """Its wheels and sdists in the index's order (several indexes: the primary's first); a
     tuple, or an equal sequence decoded on first use. Empty for a release described by hand;
     then ``requires_python`` alone decides."""
+
+    @classmethod
+    def of(
+        cls,
+        version: Version,
+        yanked: bool,
+        requires_python: SpecifierSet | None,
+        files: Sequence[DistFile],
+    ) -> Release:
+        """The release with these fields, made without the frozen ``__init__``'s four
+        ``object.__setattr__`` calls: a page summary makes thousands."""
+        release = object.__new__(cls)
+        release.__dict__.update(
+            version=version, yanked=yanked, requires_python=requires_python, files=files
+        )
+        return release
 
     def installable_on(self, python: Version | None) -> bool:
         """Whether pip would install some file of this release on ``python`` (None: no
@@ -287,7 +314,7 @@ class VariantIndex:
     """The local label of its builds: ``cu118``, ``cpu``."""
     url: str
     """``…/whl/cu118/``."""
-    releases: Mapping[NormalizedName, tuple[Release, ...]]
+    releases: Mapping[NormalizedName, Sequence[Release]]
     """The family members' releases on that index."""
     built_for: Mapping[tuple[NormalizedName, Version], Version] = field(default_factory=dict)
     """A partner release → the torch its wheel metadata pins exactly (``Requires-Dist:
@@ -312,7 +339,7 @@ class MLFacts:
 class CheckResult:
     """What the check stage learned: releases per package and the advisories that apply."""
 
-    releases: dict[NormalizedName, tuple[Release, ...]]
+    releases: dict[NormalizedName, Sequence[Release]]
     advisories: tuple[Advisory, ...]
     skipped: tuple[Skipped, ...] = ()
     source_errors: tuple[str, ...] = ()

@@ -1,37 +1,40 @@
 """What depbot remembers of an index page between runs: its releases and its validators.
 
-One small JSON file per page URL (its SHA-256; the URL itself, which may carry a private
-index's credentials, is never written). It holds the parsed summary (versions, yanks,
+One small file per page URL (its SHA-256; the URL itself, which may carry a private
+index's credentials, is never written): a JSON header line (the format, the validators, the
+CRC-32 of the rest) and the releases as JSON. It holds the parsed summary (versions, yanks,
 ``Requires-Python`` and file names: kilobytes where the page has megabytes) and the page's
 ``ETag`` / ``Last-Modified``. A run within the freshness window reads the summary and asks
 nothing; after it, the page is asked for with a conditional request, and a 304 answer reuses
 the summary without downloading or parsing anything.
 
-A release's files are kept as one text of ``name TAB requires-python TAB 0|1`` lines and
-become ``DistFile`` values only when they are looked at (``StoredFiles``): a plan looks at the
-files of the few releases newer than each pin, not at the tens of thousands a big project has.
+A release's files (one per install shape, as ``page.by_version`` keeps them: a release's
+wheels for a dozen platforms are one) are kept as one text of ``name TAB requires-python TAB
+0|1`` lines that becomes ``DistFile`` values only when looked at (``StoredFiles``): a plan looks
+at the files of the few releases newer than each pin, not at all the releases of a project.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import threading
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import overload
+from typing import cast, overload
 
+import msgspec
 from packaging.version import Version
 
 from depbot.index.multi import specifier as _specifier
 from depbot.models import DistFile, Release
 
-__all__ = ["PageEntry", "PageStore", "StoredFiles"]
+__all__ = ["PageEntry", "PageStore", "StoredFiles", "StoredReleases"]
 
-_FORMAT = 3
+_FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class PageEntry:
 
     fetched: float
     """When the index last confirmed it (a download or a 304), seconds since the epoch."""
-    releases: tuple[Release, ...]
+    releases: Sequence[Release]
     etag: str | None = None
     last_modified: str | None = None
 
@@ -65,41 +68,36 @@ class PageStore:
 
     def read(self, url: str) -> PageEntry | None:
         try:
-            doc = json.loads(self._path(url).read_bytes())
-            if doc["format"] != _FORMAT:
-                return None
-            texts: dict[str, str] = {}  # one string per distinct specifier, shared by the files
-            releases = []
-            for version, yanked, spec, lines in doc["releases"]:
-                if not _well_formed(lines):
-                    return None
-                requires_python = None if spec is None else _specifier(spec)
-                files = StoredFiles(lines, texts)
-                releases.append(Release(Version(version), bool(yanked), requires_python, files))
+            header, _, body = self._path(url).read_bytes().partition(b"\n")
+            head = msgspec.json.decode(header)
+            if head["format"] != _FORMAT or head["crc32"] != zlib.crc32(body):
+                return None  # an earlier layout's entry, or one damaged or edited since
             return PageEntry(
-                float(doc["fetched"]),
-                tuple(releases),
-                _text(doc.get("etag")),
-                _text(doc.get("last-modified")),
+                float(head["fetched"]),
+                StoredReleases(msgspec.json.decode(body)),
+                _text(head.get("etag")),
+                _text(head.get("last-modified")),
             )
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, msgspec.DecodeError, ValueError, KeyError, TypeError):
             # a missing, old or damaged entry is only a miss
             return None
 
     def write(self, url: str, entry: PageEntry) -> None:
         releases = []
         for r in entry.releases:
-            lines = "".join([f"{n}\t{rp or ''}\t{'1' if y else '0'}\n" for n, rp, y in r.files])
-            if lines.count("\n") != len(r.files) or lines.count("\t") != 2 * len(r.files):
+            files = r.files
+            lines = "".join([f"{n}\t{rp or ''}\t{'1' if y else '0'}\n" for n, rp, y in files])
+            if lines.count("\n") != len(files) or lines.count("\t") != 2 * len(files):
                 return  # a tab or a line break in a file name: not worth a format of its own
             spec = None if r.requires_python is None else str(r.requires_python)
-            releases.append([str(r.version), r.yanked, spec, lines])
-        doc = {
+            releases.append((str(r.version), r.yanked, spec, lines))
+        body = msgspec.json.encode(releases)
+        head = {
             "format": _FORMAT,
             "fetched": entry.fetched,
             "etag": entry.etag,
             "last-modified": entry.last_modified,
-            "releases": releases,
+            "crc32": zlib.crc32(body),
         }
         self._remove_obsolete()
         path = self._path(url)
@@ -107,7 +105,7 @@ class PageStore:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             # written beside its final name and renamed, so a reader never sees half a file
-            temporary.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+            temporary.write_bytes(msgspec.json.encode(head) + b"\n" + body)
             temporary.replace(path)
         except OSError:
             # the cache is an optimisation: a read-only or full disk must not fail the lookup
@@ -122,6 +120,64 @@ class PageStore:
                 import shutil  # here: hardly ever needed
 
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+class StoredReleases(Sequence[Release]):
+    """A page's releases as the store keeps them, ascending, each made when first used.
+
+    ``candidates`` walks them from the newest down to the pin: a plan makes the few releases
+    newer than each pin, not the hundreds a big project has. Making one cannot fail: the
+    rows are what ``PageStore.write`` wrote (the entry's CRC says so), versions included.
+    Equal to the tuple of the same releases.
+    """
+
+    __slots__ = ("_made", "_rows", "_texts")
+
+    def __init__(self, rows: Sequence[Sequence[object]]) -> None:
+        if not isinstance(rows, list):
+            raise TypeError("the releases are not a list")
+        self._rows = rows
+        self._made: list[Release | None] = [None] * len(rows)
+        self._texts: dict[str, str] = {}  # one string per distinct specifier, for the files
+
+    def _release(self, i: int) -> Release:
+        made = self._made[i]
+        if made is None:
+            version, yanked, spec, lines = self._rows[i]
+            requires_python = None if spec is None else _specifier(cast(str, spec))
+            files = StoredFiles(cast(str, lines), self._texts)
+            made = Release.of(Version(cast(str, version)), yanked is True, requires_python, files)
+            self._made[i] = made
+        return made
+
+    @overload
+    def __getitem__(self, index: int) -> Release: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Release]: ...
+    def __getitem__(self, index: int | slice) -> Release | Sequence[Release]:
+        if isinstance(index, slice):
+            return tuple(self._release(i) for i in range(len(self._rows))[index])
+        return self._release(range(len(self._rows))[index])
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[Release]:
+        return map(self._release, range(len(self._rows)))
+
+    def __reversed__(self) -> Iterator[Release]:
+        return map(self._release, reversed(range(len(self._rows))))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
 
 
 class StoredFiles(Sequence[DistFile]):
@@ -174,13 +230,6 @@ class StoredFiles(Sequence[DistFile]):
 
     def __repr__(self) -> str:
         return repr(self._files())
-
-
-def _well_formed(lines: object) -> bool:
-    """Whether ``lines`` looks like what ``PageStore.write`` wrote. Entries are renamed into
-    place whole, so this only guards against foreign edits, cheaply: a line that does not split
-    in three still decodes (with empty fields), never into an error."""
-    return isinstance(lines, str) and (not lines or lines[-1] == "\n")
 
 
 def _text(value: object) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 from depbot.errors import RunError
 from depbot.models import NormalizedName, Release
@@ -18,10 +19,10 @@ class Index(ABC):
     """A source of releases for a project name."""
 
     @abstractmethod
-    def releases(self, name: NormalizedName) -> tuple[Release, ...]:
+    def releases(self, name: NormalizedName) -> Sequence[Release]:
         """Every release of ``name``, ascending by version; raises IndexLookupError."""
 
-    def fresh(self, name: NormalizedName) -> tuple[Release, ...] | None:
+    def fresh(self, name: NormalizedName) -> Sequence[Release] | None:
         """What ``releases`` would answer from a cache young enough to trust, without asking
         the index; None when only the index can tell (the default)."""
         return None

@@ -25,13 +25,13 @@ class MultiIndex(Index):
     def __init__(self, indexes: Sequence[Index]) -> None:
         self.indexes = tuple(indexes)
 
-    def releases(self, name: NormalizedName) -> tuple[Release, ...]:
+    def releases(self, name: NormalizedName) -> Sequence[Release]:
         """Every index is asked; one that fails makes the lookup fail (its error names it)."""
         if len(self.indexes) == 1:
             return self.indexes[0].releases(name)
         return merge_releases(r for index in self.indexes for r in index.releases(name))
 
-    def fresh(self, name: NormalizedName) -> tuple[Release, ...] | None:
+    def fresh(self, name: NormalizedName) -> Sequence[Release] | None:
         """Known only when every index's answer is."""
         answers = [index.fresh(name) for index in self.indexes]
         if any(a is None for a in answers):
@@ -44,7 +44,7 @@ class MultiIndex(Index):
         return f"MultiIndex({list(self.indexes)!r})"
 
 
-def merge_releases(releases: Iterable[Release]) -> tuple[Release, ...]:
+def merge_releases(releases: Iterable[Release]) -> Sequence[Release]:
     """One release per version, ascending, with the files of every entry of that version in
     the order given (duplicates dropped): the same version listed by several indexes."""
     files: dict[Version, dict[DistFile, None]] = {}
@@ -65,7 +65,7 @@ def merge_releases(releases: Iterable[Release]) -> tuple[Release, ...]:
     return tuple(merged[v] for v in sorted(merged))
 
 
-def summarise(by_version: Mapping[Version, Sequence[DistFile]]) -> tuple[Release, ...]:
+def summarise(by_version: Mapping[Version, Sequence[DistFile]]) -> Sequence[Release]:
     """The releases of a page's files grouped by version (``page.by_version``), ascending.
 
     A version is yanked when every file is (PEP 592); its ``requires_python`` is the most
@@ -77,7 +77,7 @@ def summarise(by_version: Mapping[Version, Sequence[DistFile]]) -> tuple[Release
         live = [f.requires_python for f in files if not f.yanked]
         yanked = not live
         strings = frozenset(live if live else (f.requires_python for f in files))
-        out.append(Release(version, yanked, _summary_spec(strings), files))
+        out.append(Release.of(version, yanked, _summary_spec(strings), files))
     return tuple(out)
 
 

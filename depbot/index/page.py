@@ -11,12 +11,12 @@ PEP 440 version; eggs, installers and other projects' files are dropped.
 from __future__ import annotations
 
 import html
-import json
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeAlias
 from urllib.parse import unquote, urlsplit
 
+import msgspec
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -24,9 +24,11 @@ from depbot.models import DistFile
 
 __all__ = [
     "JSON_TYPE",
+    "FileFields",
     "MalformedPage",
     "UnsupportedPage",
     "by_version",
+    "json_files",
     "parse_html",
     "parse_json",
 ]
@@ -45,7 +47,12 @@ _CONTENT = re.compile(r"""content\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[-_.]+")
 # what an HTML project page without a single file still says about itself (PEP 503's example,
 # PyPI, pypiserver, devpi, Artifactory, Nexus): an error or maintenance page says neither
+_UNSEEN: Any = object()
 _EMPTY_PAGE = re.compile(r"links\s+for|pypi:repository-version", re.IGNORECASE)
+
+
+FileFields: TypeAlias = "tuple[str, str | None, bool]"
+"""A file's name, ``Requires-Python`` and yank: a ``DistFile``'s fields."""
 
 
 class MalformedPage(ValueError):
@@ -56,41 +63,74 @@ class UnsupportedPage(ValueError):
     """The page speaks a major API version this client does not know (PEP 629)."""
 
 
+class _File(msgspec.Struct):
+    """What is read of a PEP 691 file object; its URL, hashes, size and dates are skipped by
+    the decoder, never built."""
+
+    filename: str
+    requires_python: Any = msgspec.field(default=None, name="requires-python")
+    yanked: Any = False
+
+
+class _Meta(msgspec.Struct):
+    api_version: Any = msgspec.field(name="api-version")
+
+
+class _Page(msgspec.Struct):
+    meta: _Meta
+    files: list[_File]
+
+
+class _MetaOnly(msgspec.Struct):
+    """The page's API version alone: a page that does not decode as a 1.x page may be a 2.x."""
+
+    meta: _Meta
+
+
+_PAGE = msgspec.json.Decoder(_Page)
+_META_ONLY = msgspec.json.Decoder(_MetaOnly)
+
+
 def parse_json(body: bytes) -> list[DistFile]:
-    """The files of a PEP 691 page, in page order.
+    """The files of a PEP 691 page, in page order."""
+    new = tuple.__new__
+    return [new(DistFile, fields) for fields in json_files(body)]
 
-    Each file object becomes a ``DistFile`` as soon as the decoder has read it, so its URL,
-    hashes and dates are dropped at once: the page is never held as thousands of dicts.
+
+def json_files(body: bytes) -> Iterator[FileFields]:
+    """The (name, Requires-Python, yanked) of each file of a PEP 691 page, in page order; a
+    page that is not one raises here, before the first file.
+
+    The decoder reads only those three keys and skips the rest of each file object without
+    building it: the page is never held as thousands of dicts.
     """
-    specifiers: dict[str | None, str | None] = {None: None}
-    new = tuple.__new__  # DistFile's own constructor parses its arguments: 3x slower
+    try:
+        page = _PAGE.decode(body)
+    except msgspec.DecodeError as e:
+        try:
+            meta = _META_ONLY.decode(body).meta
+        except msgspec.DecodeError:
+            meta = None
+        if meta is not None:
+            _check_api_version(str(meta.api_version))  # a 2.x page is unsupported, not broken
+        raise MalformedPage(f"not a PEP 691 project page ({e})") from e
+    _check_api_version(str(page.meta.api_version))
+    return _fields(page.files)
 
-    def file_or_object(entry: dict[str, Any]) -> Any:
-        filename = entry.get("filename")
-        if filename is None:
-            return entry  # the page, its "meta", a file's "hashes"
-        if not isinstance(filename, str):
-            raise TypeError(f"a file name is {type(filename).__name__}")
-        rp = entry.get("requires-python")
-        # one string object per distinct specifier, shared by the page's thousands of files
-        if rp in specifiers:
+
+def _fields(files: list[_File]) -> Iterator[FileFields]:
+    # one string object per distinct specifier, shared by the page's thousands of files
+    specifiers: dict[str, str | None] = {}
+    for f in files:
+        rp = f.requires_python
+        if rp.__class__ is not str:
+            spec = None
+        elif rp in specifiers:
             spec = specifiers[rp]
         else:
-            spec = specifiers[rp] = (rp.strip() or None) if isinstance(rp, str) else None
-        yanked = entry.get("yanked", False)
-        return new(DistFile, (filename, spec, yanked is True or isinstance(yanked, str)))
-
-    try:
-        doc = json.loads(body, object_hook=file_or_object)
-        _check_api_version(str(doc["meta"]["api-version"]))
-        files = doc["files"]
-        if not isinstance(files, list) or not set(map(type, files)) <= {DistFile}:
-            raise TypeError("files is not a list of file objects")
-        return files
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        if isinstance(e, UnsupportedPage):
-            raise
-        raise MalformedPage(f"not a PEP 691 project page ({type(e).__name__}: {e})") from e
+            spec = specifiers[rp] = rp.strip() or None
+        yanked = f.yanked
+        yield f.filename, spec, yanked is True or yanked.__class__ is str
 
 
 def parse_html(body: bytes) -> list[DistFile]:
@@ -147,42 +187,59 @@ def _check_api_version(value: str) -> None:
         raise UnsupportedPage(f"unsupported repository API version {value!r}")
 
 
-def by_version(files: Iterable[DistFile], project: NormalizedName) -> dict[Version, list[DistFile]]:
-    """The files pip would consider, grouped by their parsed version: wheels and sdists of
-    ``project`` whose version is PEP 440, in page order (files of one version spelt two ways,
-    ``1.0`` and ``1.0.0``, one spelling after the other). Each distinct name prefix and version
-    string is looked at once: a version has dozens of wheels."""
-    names: dict[str, bool] = {}
-    spelt: dict[str, list[DistFile]] = {}
-    for f in files:
-        raw = _file_version(f[0], project, names)
-        if raw is not None:
-            group = spelt.get(raw)
-            if group is None:
-                spelt[raw] = [f]
-            else:
-                group.append(f)
+def by_version(
+    files: Iterable[FileFields], project: NormalizedName
+) -> dict[Version, list[DistFile]]:
+    """The files pip would consider, grouped by their parsed version, one per install shape:
+    wheels and sdists of ``project`` whose version is PEP 440, in page order (files of one
+    version spelt two ways, ``1.0`` and ``1.0.0``, one spelling after the other).
+
+    Of the files of one version that installability cannot tell apart (same yank, same
+    ``Requires-Python``, same wheel Python and ABI tags, or both sdists: one install shape),
+    the first is kept: a version's wheels for a dozen platforms are one file here, and the
+    rest are never built. Each distinct wheel prefix and version string is looked at once.
+    """
+    new = tuple.__new__  # DistFile's own constructor parses its arguments: 3x slower
+    prefixes: dict[str, str | None] = {}
+    spelt: dict[str, dict[tuple[object, ...], DistFile]] = {}
+    for fields in files:
+        filename, requires_python, yanked = fields
+        if filename.endswith(".whl"):
+            # NAME-VERSION(-BUILD)-PYTHON-ABI-PLATFORM.whl (models._tags reads the same split)
+            parts = filename[:-4].rsplit("-", 3)
+            if len(parts) < 4 or "-" not in parts[0]:
+                continue  # pip ignores it
+            raw = prefixes.get(parts[0], _UNSEEN)
+            if raw is _UNSEEN:
+                raw = prefixes[parts[0]] = _wheel_version(parts[0], project)
+            shape: tuple[object, ...] = (yanked, requires_python, parts[1], parts[2])
+        else:
+            raw = _sdist_version(filename, project)
+            shape = (yanked, requires_python)
+        if raw is None:
+            continue
+        group = spelt.get(raw)
+        if group is None:
+            group = spelt[raw] = {}
+        if shape not in group:
+            group[shape] = fields if fields.__class__ is DistFile else new(DistFile, fields)
     out: dict[Version, list[DistFile]] = {}
     for raw, group in spelt.items():
         version = _version(raw)
         if version is not None:
-            out.setdefault(version, []).extend(group)
+            out.setdefault(version, []).extend(group.values())
     return out
 
 
-def _file_version(filename: str, project: NormalizedName, names: dict[str, bool]) -> str | None:
-    """The version written in a wheel's or sdist's name, as pip reads it; None for other files
-    and for files of another project. ``names`` remembers which wheel prefixes are ours."""
-    if filename.endswith(".whl"):
-        # NAME-VERSION(-BUILD)-PYTHON-ABI-PLATFORM.whl, split no further than needed
-        name, _, rest = filename.partition("-")
-        version, _, tags = rest.partition("-")
-        if tags.count("-") < 2:
-            return None
-        ours = names.get(name)
-        if ours is None:
-            ours = names[name] = canonicalize_name(name) == project
-        return version if ours else None
+def _wheel_version(prefix: str, project: NormalizedName) -> str | None:
+    """The version in a wheel's ``NAME-VERSION(-BUILD)`` prefix; None for another project's."""
+    name, _, rest = prefix.partition("-")
+    return rest.partition("-")[0] if canonicalize_name(name) == project else None
+
+
+def _sdist_version(filename: str, project: NormalizedName) -> str | None:
+    """The version in an sdist's name, as pip reads it; None for other files and for files
+    of another project."""
     stem = _sdist_stem(filename)
     if stem is None:
         return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeGuard
 from urllib.parse import unquote, urlsplit
@@ -28,11 +28,12 @@ from depbot.index.interface import Index, IndexLookupError
 from depbot.index.multi import summarise
 from depbot.index.page import (
     JSON_TYPE,
+    FileFields,
     MalformedPage,
     UnsupportedPage,
     by_version,
+    json_files,
     parse_html,
-    parse_json,
 )
 from depbot.models import NormalizedName, Release
 
@@ -100,7 +101,7 @@ class SimpleIndex(Index):
     def __repr__(self) -> str:
         return f"SimpleIndex({self.shown!r})"
 
-    def releases(self, name: NormalizedName) -> tuple[Release, ...]:
+    def releases(self, name: NormalizedName) -> Sequence[Release]:
         """Every release on this index, ascending; () when the project is not on it."""
         page_url = f"{self.url}{name}/"
         if page_url.startswith("file:"):
@@ -113,7 +114,7 @@ class SimpleIndex(Index):
             self.store.write(page_url, found)
         return found.releases
 
-    def fresh(self, name: NormalizedName) -> tuple[Release, ...] | None:
+    def fresh(self, name: NormalizedName) -> Sequence[Release] | None:
         page_url = f"{self.url}{name}/"
         if self.store is None or page_url.startswith("file:"):
             return None
@@ -247,11 +248,11 @@ def _one_line(error: BaseException) -> str:
     return " ".join((str(error) or type(error).__name__).split())
 
 
-def _parse(name: NormalizedName, content_type: str, body: bytes) -> tuple[Release, ...]:
+def _parse(name: NormalizedName, content_type: str, body: bytes) -> Sequence[Release]:
     kind = content_type.partition(";")[0].strip().lower()
     with _PARSING:
         if kind == JSON_TYPE:
-            files = parse_json(body)
+            files: Iterable[FileFields] = json_files(body)
         elif kind in ("text/html", "application/vnd.pypi.simple.v1+html"):
             files = parse_html(body)
         else:
@@ -291,7 +292,7 @@ def redacted(url: str) -> str:
     return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
-def _file_page(name: NormalizedName, page_url: str) -> tuple[Release, ...]:
+def _file_page(name: NormalizedName, page_url: str) -> Sequence[Release]:
     """A page of a PEP 503 directory tree (``<root>/<name>/index.html``), as pip mirrors lay
     them out; read on every lookup (it is local)."""
     from urllib.request import url2pathname  # here: it imports half of the HTTP stack

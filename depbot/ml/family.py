@@ -68,7 +68,7 @@ class _Variant:
     def __init__(
         self,
         index: VariantIndex | None,
-        main: Mapping[NormalizedName, tuple[Release, ...]],
+        main: Mapping[NormalizedName, Sequence[Release]],
         relabel: tuple[str, str] | None = None,
     ) -> None:
         self.index = index
@@ -80,7 +80,7 @@ class _Variant:
             return self.relabel[1]
         return pin.version.local
 
-    def releases(self, pin: Pin) -> tuple[Release, ...]:
+    def releases(self, pin: Pin) -> Sequence[Release]:
         if self.index is None:
             return self.main.get(pin.name, ())
         on_index = self.index.releases.get(pin.name, ())
@@ -88,8 +88,9 @@ class _Variant:
             return on_index
         # a plain partner (triton, xformers from PyPI) may come from either index
         known = {r.version for r in on_index}
-        extra = tuple(r for r in self.main.get(pin.name, ()) if r.version not in known)
-        return on_index + extra
+        extra = [r for r in self.main.get(pin.name, ()) if r.version not in known]
+        # ascending, as every list of releases is (``candidates`` walks it down from the newest)
+        return sorted([*on_index, *extra], key=lambda r: r.version) if extra else on_index
 
     def built_for(self, name: NormalizedName, version: Version) -> Version | None:
         derived = self.index.built_for.get((name, version)) if self.index else None
@@ -156,7 +157,7 @@ def family_updates(
     lockfile: Lockfile,
     home: VariantIndex | None,
     move: VariantIndex | None,
-    main: Mapping[NormalizedName, tuple[Release, ...]],
+    main: Mapping[NormalizedName, Sequence[Release]],
     advisories: Sequence[Advisory],
     config: Config,
 ) -> FamilyDecision:
@@ -230,7 +231,7 @@ def _variant_end(
     pins: Sequence[Pin],
     home: VariantIndex,
     move: VariantIndex | None,
-    main: Mapping[NormalizedName, tuple[Release, ...]],
+    main: Mapping[NormalizedName, Sequence[Release]],
     config: Config,
     floor: Version,
     has_major: bool,

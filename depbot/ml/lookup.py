@@ -54,12 +54,11 @@ def lockfile_python(lockfile: Lockfile) -> Version | None:
 
 
 def _newest(releases: Sequence[Release], python: Version | None) -> Version | None:
-    found = [
-        Version(r.version.public)
-        for r in releases
-        if not r.yanked and not r.version.is_prerelease and r.installable_on(python)
-    ]
-    return max(found, default=None)
+    """The newest final release that installs on ``python`` (``releases`` ascending)."""
+    for r in reversed(releases):
+        if not r.yanked and not r.version.is_prerelease and r.installable_on(python):
+            return Version(r.version.public)
+    return None
 
 
 class VariantLookup:
@@ -79,7 +78,7 @@ class VariantLookup:
         self._lock = threading.Lock()
 
     def facts(
-        self, lockfiles: Sequence[Lockfile], releases: Mapping[NormalizedName, tuple[Release, ...]]
+        self, lockfiles: Sequence[Lockfile], releases: Mapping[NormalizedName, Sequence[Release]]
     ) -> tuple[MLFacts, tuple[Skipped, ...]]:
         """The variant of every lockfile with a labelled torch, and the family's packages
         skipped because their variant's index is unknown or cannot be read."""

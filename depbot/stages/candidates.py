@@ -34,7 +34,8 @@ def candidates(
     allow_pre: bool,
     label: str | None = None,
 ) -> list[Version]:
-    """Releases newer than ``current`` that may replace it, ascending (ignore rules aside).
+    """Releases newer than ``current`` that may replace it, ascending (ignore rules aside);
+    ``releases`` are ascending, as an index gives them.
 
     Not yanked, installable on every Python in ``python``, no pre-/dev release unless
     ``allow_pre`` or ``current`` is one, and carrying the same local label as ``current``
@@ -45,8 +46,10 @@ def candidates(
     allow_pre = allow_pre or current.is_prerelease
     floor = public(current)
     found: set[Version] = set()
-    for release in releases:
+    for release in reversed(releases):
         version = release.version
+        if version <= floor:
+            break  # ascending: the rest are older still (a store makes only the newer ones)
         if version.local != wanted or public(version) <= floor:
             continue
         if release.yanked or (version.is_prerelease and not allow_pre):

@@ -66,16 +66,16 @@ def check(
 
 
 def _collect_releases(
-    cached: Mapping[NormalizedName, tuple[Release, ...]],
-    looked_up: Sequence[tuple[NormalizedName, Future[tuple[Release, ...]]]],
-) -> tuple[dict[NormalizedName, tuple[Release, ...]], list[Skipped]]:
-    answers: dict[NormalizedName, tuple[Release, ...] | IndexLookupError] = dict(cached)
+    cached: Mapping[NormalizedName, Sequence[Release]],
+    looked_up: Sequence[tuple[NormalizedName, Future[Sequence[Release]]]],
+) -> tuple[dict[NormalizedName, Sequence[Release]], list[Skipped]]:
+    answers: dict[NormalizedName, Sequence[Release] | IndexLookupError] = dict(cached)
     for name, future in looked_up:
         try:
             answers[name] = future.result()
         except IndexLookupError as e:
             answers[name] = e
-    releases: dict[NormalizedName, tuple[Release, ...]] = {}
+    releases: dict[NormalizedName, Sequence[Release]] = {}
     skipped: list[Skipped] = []
     for name, found in sorted(answers.items()):
         if isinstance(found, IndexLookupError):

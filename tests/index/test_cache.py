@@ -4,6 +4,8 @@ revalidate with conditional requests, and ``run`` (freshness 0) always revalidat
 from __future__ import annotations
 
 import json
+import zlib
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -11,7 +13,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from depbot.index import build_index, index_urls
-from depbot.index.cache import PageEntry, PageStore, StoredFiles
+from depbot.index.cache import PageEntry, PageStore, StoredFiles, StoredReleases
 from depbot.index.http import make_session
 from depbot.index.simple import SimpleIndex
 from depbot.models import DistFile, Lockfile, LockHeader, Release, canonicalize_name
@@ -67,44 +69,73 @@ def test_stored_files_are_decoded_when_first_used_and_equal_the_tuple(tmp_path: 
     assert same is entry.releases[1].files[1].requires_python  # one string per specifier
 
 
+def test_releases_are_made_when_first_used_and_equal_the_tuple(tmp_path: Path) -> None:
+    store = PageStore(tmp_path)
+    store.write(URL, PageEntry(1000.0, RELEASES))
+    entry = store.read(URL)
+    assert entry is not None
+    releases = entry.releases
+    assert isinstance(releases, StoredReleases)
+    newest = next(reversed(releases))  # what candidates() reads first
+    assert newest == RELEASES[-1]
+    assert [r is None for r in releases._made] == [True, False]  # the older one is not made
+    assert releases[-1] is newest and releases[:1] == RELEASES[:1]
+    assert releases == RELEASES and RELEASES == releases  # noqa: SIM300 (both sides)
+    assert hash(releases) == hash(RELEASES)
+    assert list(releases) == list(RELEASES) and len(releases) == 2
+    assert releases != "not releases" and repr(releases).startswith("(Release(")
+    with pytest.raises(IndexError):
+        releases[2]
+
+
+def _edit(written: Path, header: object = None, body: bytes | None = None) -> None:
+    head, _, rest = written.read_bytes().partition(b"\n")
+    doc = json.loads(head) if header is None else header
+    written.write_bytes(json.dumps(doc).encode() + b"\n" + (rest if body is None else body))
+
+
+def _body(written: Path) -> bytes:
+    return written.read_bytes().partition(b"\n")[2]
+
+
 @pytest.mark.parametrize(
-    "releases",
+    "edit",
     [
-        [["1.0", [["a.tar.gz", 7, False]]]],
-        [["1.0", False, None, "a.tar.gz\t\t0"]],  # no final line break
-        [["1.0", False, None, ["a.tar.gz\t\t0\n"]]],
-        [["not a version", False, None, ""]],
+        lambda w: _edit(w, body=b"[]"),  # the releases edited: the CRC no longer matches
+        lambda w: _edit(w, body=_body(w).replace(b"1.0", b"1.2")),
+        lambda w: _edit(w, body=_body(w).replace(b'"1.0"', b'"not a version"')),
+        lambda w: _edit(w, header={"format": 4, "fetched": 1000.0}),  # no CRC
+        lambda w: _edit(w, header=[4]),
+        lambda w: w.write_bytes(w.read_bytes()[:-5]),  # cut short
+        lambda w: w.write_bytes(b"{half a fi"),
     ],
+    ids=["body", "version", "invalid-version", "no-crc", "header-list", "truncated", "half"],
 )
-def test_damaged_entries_are_misses(tmp_path: Path, releases: list[object]) -> None:
+def test_damaged_or_edited_entries_are_misses(tmp_path: Path, edit: Callable[[Path], None]) -> None:
     store = PageStore(tmp_path)
     store.write(URL, PageEntry(1000.0, RELEASES))
     (written,) = tmp_path.iterdir()
-    doc = json.loads(written.read_text())
-    written.write_text(json.dumps({**doc, "releases": releases}))
+    edit(written)
     assert store.read(URL) is None
 
 
-def test_a_line_edited_out_of_shape_still_decodes(tmp_path: Path) -> None:
+def test_a_body_that_is_not_a_list_is_a_miss_even_with_its_crc(tmp_path: Path) -> None:
     store = PageStore(tmp_path)
     store.write(URL, PageEntry(1000.0, RELEASES))
     (written,) = tmp_path.iterdir()
-    doc = json.loads(written.read_text())
-    doc["releases"] = [["1.0", False, None, "a.tar.gz\t\t\t\t\nodd\n"]]
-    written.write_text(json.dumps(doc))
-    entry = store.read(URL)
-    assert entry is not None
-    assert list(entry.releases[0].files) == [DistFile("a.tar.gz"), DistFile("odd")]
+    head = json.loads(written.read_bytes().partition(b"\n")[0])
+    _edit(written, header={**head, "crc32": zlib.crc32(b"{}")}, body=b"{}")
+    assert store.read(URL) is None
 
 
 def test_old_or_half_written_entries_are_misses(tmp_path: Path) -> None:
     store = PageStore(tmp_path)
     store.write(URL, PageEntry(1000.0, RELEASES))
     (written,) = tmp_path.iterdir()
-    doc = json.loads(written.read_text())
-    written.write_text(json.dumps({**doc, "format": 2}))
+    head = json.loads(written.read_bytes().partition(b"\n")[0])
+    _edit(written, header={**head, "format": 3})  # an earlier layout's entry
     assert store.read(URL) is None
-    written.write_text("{half a fi")
+    written.write_text('{"format": 3, "fetched": 1000.0, "releases": []}')  # layout 3 itself
     assert store.read(URL) is None
     assert list(tmp_path.glob("*.tmp")) == []
 

@@ -56,6 +56,10 @@ def test_json_that_is_not_a_page_is_malformed(body: bytes) -> None:
 def test_a_newer_major_api_version_is_unsupported() -> None:
     with pytest.raises(UnsupportedPage, match=r"2\.0"):
         parse_json(page(api="2.0"))
+    # a 2.x page may change the shape of its files: its version still decides, not the shape
+    reshaped = json.dumps({"meta": {"api-version": "2.0"}, "files": {"a": [1]}}).encode()
+    with pytest.raises(UnsupportedPage, match=r"2\.0"):
+        parse_json(reshaped)
     html = b'<html><head><meta name="pypi:repository-version" content="2.0"></head></html>'
     with pytest.raises(UnsupportedPage, match=r"2\.0"):
         parse_html(html)
