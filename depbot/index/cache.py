@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast, overload
+from typing import Any, cast, overload
 
 import msgspec
 from packaging.version import Version
@@ -35,6 +35,7 @@ from depbot.models import DistFile, Release
 __all__ = ["PageEntry", "PageStore", "StoredFiles", "StoredReleases"]
 
 _FORMAT = 4
+_UNSEEN: Any = object()
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,15 @@ class PageStore:
 
     def write(self, url: str, entry: PageEntry) -> None:
         releases = []
+        texts: dict[int, str | None] = {id(None): None}  # a page's releases share a few sets
         for r in entry.releases:
             files = r.files
             lines = "".join([f"{n}\t{rp or ''}\t{'1' if y else '0'}\n" for n, rp, y in files])
             if lines.count("\n") != len(files) or lines.count("\t") != 2 * len(files):
                 return  # a tab or a line break in a file name: not worth a format of its own
-            spec = None if r.requires_python is None else str(r.requires_python)
+            spec = texts.get(id(r.requires_python), _UNSEEN)
+            if spec is _UNSEEN:
+                spec = texts[id(r.requires_python)] = str(r.requires_python)
             releases.append((str(r.version), r.yanked, spec, lines))
         body = msgspec.json.encode(releases)
         head = {

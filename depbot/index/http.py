@@ -11,7 +11,8 @@ from __future__ import annotations
 import ssl
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 from requests import PreparedRequest, Response
@@ -20,6 +21,9 @@ from urllib3.util.ssl_ import create_urllib3_context
 
 from depbot import __version__
 from depbot.http import retry_policy
+
+if TYPE_CHECKING:
+    from requests.sessions import _Settings
 
 __all__ = ["make_session"]
 
@@ -69,6 +73,41 @@ class _Adapter(HTTPAdapter):
         return super().send(request, stream, timeout, verify, cert, proxies)
 
 
+class _Session(requests.Session):
+    """A session that reads the environment's settings for a host once, not per request.
+
+    requests looks the proxies (``HTTP(S)_PROXY``, ``NO_PROXY``, the system's) and the CA
+    bundle (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) up again for every request: for a plan
+    that asks one index for 20 pages, that was a tenth of its CPU. The answer depends only on
+    the environment and the URL's scheme and host, and the environment of a run does not
+    change; a request that passes its own proxies, verify or cert is looked up as requests
+    would.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._settings: dict[tuple[str, str], _Settings] = {}
+        self._settings_lock = threading.Lock()
+
+    def merge_environment_settings(
+        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> _Settings:
+        if proxies or verify is not None or cert is not None or not isinstance(url, str):
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        key = urlsplit(url)[:2]
+        with self._settings_lock:
+            known = self._settings.get(key)
+        if known is None:
+            known = super().merge_environment_settings(url, {}, None, None, None)
+            with self._settings_lock:
+                self._settings[key] = known
+        # a copy each time: requests hands the proxies on, and they must not be shared
+        merged = known.copy()
+        merged["proxies"] = dict(known["proxies"])
+        merged["stream"] = stream if stream is not None else known["stream"]
+        return merged
+
+
 def make_session(
     retries: int = 0, backoff: float = 0.2, timeout: float = 15, pool_size: int = 16
 ) -> requests.Session:
@@ -81,7 +120,7 @@ def make_session(
         pool_connections=pool_size,
         pool_maxsize=pool_size,
     )
-    session = requests.Session()
+    session = _Session()
     # an index operator (and a fault-injecting test proxy) can tell depbot's lookups from pip's
     session.headers["User-Agent"] = f"depbot/{__version__} {requests.utils.default_user_agent()}"
     session.mount("http://", adapter)

@@ -202,12 +202,19 @@ def by_version(
     new = tuple.__new__  # DistFile's own constructor parses its arguments: 3x slower
     prefixes: dict[str, str | None] = {}
     spelt: dict[str, dict[tuple[object, ...], DistFile]] = {}
+    wheels: set[tuple[str, str | None, bool]] = set()
     for fields in files:
         filename, requires_python, yanked = fields
         if filename.endswith(".whl"):
-            # NAME-VERSION(-BUILD)-PYTHON-ABI-PLATFORM.whl (models._tags reads the same split)
-            parts = filename[:-4].rsplit("-", 3)
-            if len(parts) < 4 or "-" not in parts[0]:
+            # NAME-VERSION(-BUILD)-PYTHON-ABI-PLATFORM.whl (installable._tags reads the same split);
+            # all but the platform decides, so the same wheel for another platform stops here
+            head = filename[: filename.rfind("-")]
+            seen = (head, requires_python, yanked)
+            if seen in wheels:
+                continue
+            wheels.add(seen)
+            parts = head.rsplit("-", 2)
+            if len(parts) < 3 or "-" not in parts[0]:
                 continue  # pip ignores it
             raw = prefixes.get(parts[0], _UNSEEN)
             if raw is _UNSEEN:

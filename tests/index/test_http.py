@@ -132,3 +132,49 @@ def test_tls_connections_share_one_verifying_context(tmp_path: Path) -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+class _ForwardProxy(BaseHTTPRequestHandler):
+    """An HTTP forward proxy that answers every request itself, noting its absolute URL."""
+
+    seen: ClassVar[list[str]] = []
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        body = b"through the proxy"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_the_environment_decides_the_proxy_per_host_every_time(
+    server: IndexServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    _ForwardProxy.seen = []
+    try:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        session = make_session()
+        far = "http://index.invalid/simple/alpha/"
+        for _ in range(2):  # the remembered answer is the environment's, request after request
+            assert session.get(far).text == "through the proxy"
+        assert session.get(server.url + PAGE).status_code == 200  # NO_PROXY: straight there
+        assert _ForwardProxy.seen == [far, far]
+        # a request's own proxies still win over the environment
+        assert session.get(server.url + PAGE, proxies={"http": session_proxy(proxy)}).ok
+        assert _ForwardProxy.seen[-1] == server.url + PAGE
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def session_proxy(proxy: ThreadingHTTPServer) -> str:
+    return f"http://127.0.0.1:{proxy.server_address[1]}"
