@@ -1,128 +1,288 @@
-"""The HTTP session every index lookup goes through: a timeout, a connection pool, a name.
+"""The HTTP client every index lookup goes through: urllib3, a default timeout, a connection
+pool per host, one TLS context, and what the environment says read once per host.
 
-The index client retries by itself (``depbot.index.simple``: every attempt at a page within
-one deadline), so its session has no retries of its own; ``retries`` (urllib3,
-``depbot.http``) is for other callers. Caching is not done here: ``depbot.index.simple`` asks
-with the validators ``depbot.index.cache`` remembered, so an unchanged page costs a 304.
+Not requests: importing it cost a cold plan about 30 ms on its critical path (the first page
+cannot be asked for before), and it looks proxies, ``NO_PROXY`` and the CA bundle up again for
+every request. What it did for the index is kept:
+
+- proxies from ``http_proxy`` / ``https_proxy`` / ``all_proxy`` (either case), bypassed for the
+  hosts of ``no_proxy`` (names and their subdomains, ``host:port``, IP networks, ``*``);
+- credentials in the index URL (``https://user:token@host/…``) or, failing those, in
+  ``~/.netrc`` (or ``$NETRC``), sent as HTTP Basic; never to another host after a redirect;
+- TLS verified against ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``, else certifi's bundle,
+  loaded into one context that every connection shares (urllib3 loads a bundle path anew for
+  each connection: with a pool of 16, more CPU than downloading the pages);
+- redirects followed.
+
+The index client retries by itself (``depbot.index.simple``: every attempt at a page within one
+deadline), so this session has no retries of its own by default; ``retries`` (the urllib3
+policy of ``depbot.http``) is for other callers. Caching is not done here: the index client
+asks with the validators ``depbot.index.cache`` remembered, so an unchanged page costs a 304.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import netrc
+import os
 import ssl
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
-import requests
-from requests import PreparedRequest, Response
-from requests.adapters import HTTPAdapter
+import urllib3
+from urllib3.util import Timeout, make_headers
 from urllib3.util.ssl_ import create_urllib3_context
 
 from depbot import __version__
 from depbot.http import retry_policy
 
-if TYPE_CHECKING:
-    from requests.sessions import _Settings
+__all__ = ["IndexSession", "Response", "make_session"]
 
-__all__ = ["make_session"]
+_REDIRECTS = 10
 
 
-class _Adapter(HTTPAdapter):
-    """An adapter that applies a default timeout to requests that set none and verifies TLS
-    with one context per CA bundle.
+class Response:
+    """One answer: its status, its headers and its body, read as it arrives from ``raw`` (the
+    urllib3 response). A with-block gives the connection back (closed, if the body was not
+    read to its end)."""
 
-    requests hands urllib3 the bundle's path, and urllib3 loads it into a new context for every
-    connection: with a pool of 16 that cost about 50 ms of CPU and a megabyte or two each, more
-    than downloading the pages.
-    """
+    def __init__(self, raw: urllib3.BaseHTTPResponse) -> None:
+        self.raw = raw
 
-    def __init__(self, default_timeout: float, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.default_timeout = default_timeout
-        self._contexts: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
-        self._contexts_lock = threading.Lock()
+    @property
+    def status_code(self) -> int:
+        return self.raw.status
 
-    def cert_verify(self, conn: Any, url: str, verify: bool | str, cert: Any) -> None:
-        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
-        ca_file, ca_dir = getattr(conn, "ca_certs", None), getattr(conn, "ca_cert_dir", None)
-        if ca_file or ca_dir:
-            conn.conn_kw["ssl_context"] = self._context(ca_file, ca_dir)
-            conn.ca_certs = conn.ca_cert_dir = None
+    @property
+    def ok(self) -> bool:
+        return self.status_code < 400
 
-    def _context(self, ca_file: str | None, ca_dir: str | None) -> ssl.SSLContext:
-        with self._contexts_lock:
-            context = self._contexts.get((ca_file, ca_dir))
-            if context is None:
-                context = create_urllib3_context()  # verifies the peer and its host name
-                context.load_verify_locations(cafile=ca_file, capath=ca_dir)
-                self._contexts[(ca_file, ca_dir)] = context
-            return context
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Case-insensitive."""
+        return self.raw.headers
 
-    def send(
+    @property
+    def content(self) -> bytes:
+        return self.raw.data
+
+    @property
+    def text(self) -> str:
+        charset = "utf-8"
+        for parameter in self.headers.get("Content-Type", "").split(";")[1:]:
+            key, _, value = parameter.strip().partition("=")
+            if key.lower() == "charset" and value:
+                charset = value.strip('"')
+        return self.content.decode(charset, "replace")
+
+    def close(self) -> None:
+        if not self.raw.closed:
+            self.raw.close()  # a body left unread must not reach the next request
+        self.raw.release_conn()
+
+    def __enter__(self) -> Response:
+        return self
+
+    def __exit__(
         self,
-        request: PreparedRequest,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class IndexSession:
+    """GET requests with the environment's proxies, credentials and CA bundle (``environ``:
+    the process's by default), ``timeout`` seconds unless the caller gives one, and up to
+    ``pool_size`` connections per host."""
+
+    def __init__(
+        self,
+        retries: int = 0,
+        backoff: float = 0.2,
+        timeout: float = 15,
+        pool_size: int = 16,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.environ = os.environ if environ is None else environ
+        self.timeout = timeout
+        self.pool_size = pool_size
+        # every kind of error bounded by ``retries``, redirects by their own count
+        policy = retry_policy(retries, backoff)
+        self.retries = policy.new(total=None, other=retries, redirect=_REDIRECTS)
+        # an index operator (and a fault-injecting test proxy) can tell depbot's lookups from pip's
+        self.user_agent = f"depbot/{__version__}"
+        self._lock = threading.Lock()
+        self._context: ssl.SSLContext | None = None
+        self._managers: dict[tuple[str | None, bool], urllib3.PoolManager] = {}
+        self._routes: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+
+    def get(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
         stream: bool = False,
-        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
-        verify: bool | str = True,
-        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
-        proxies: Mapping[str, str] | None = None,
+        timeout: float | None = None,
     ) -> Response:
-        if timeout is None:
-            timeout = self.default_timeout
-        return super().send(request, stream, timeout, verify, cert, proxies)
+        """The answer to ``GET url`` (``stream``: its body not read yet); urllib3's errors
+        (``urllib3.exceptions.HTTPError``) when there is none."""
+        parts = urlsplit(url)
+        proxy, auth = self._route(parts.scheme, parts.netloc)
+        sent = {"User-Agent": self.user_agent, **(headers or {})}
+        if auth is not None and "Authorization" not in sent:
+            sent["Authorization"] = auth
+        if parts.username is not None or parts.password is not None:
+            url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        seconds = self.timeout if timeout is None else timeout
+        raw = self._manager(proxy, parts.scheme == "https").request(
+            "GET",
+            url,
+            headers=sent,
+            timeout=Timeout(connect=seconds, read=seconds),
+            retries=self.retries,
+            preload_content=not stream,
+            decode_content=True,
+        )
+        return Response(raw)
 
-
-class _Session(requests.Session):
-    """A session that reads the environment's settings for a host once, not per request.
-
-    requests looks the proxies (``HTTP(S)_PROXY``, ``NO_PROXY``, the system's) and the CA
-    bundle (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) up again for every request: for a plan
-    that asks one index for 20 pages, that was a tenth of its CPU. The answer depends only on
-    the environment and the URL's scheme and host, and the environment of a run does not
-    change; a request that passes its own proxies, verify or cert is looked up as requests
-    would.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._settings: dict[tuple[str, str], _Settings] = {}
-        self._settings_lock = threading.Lock()
-
-    def merge_environment_settings(
-        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> _Settings:
-        if proxies or verify is not None or cert is not None or not isinstance(url, str):
-            return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        key = urlsplit(url)[:2]
-        with self._settings_lock:
-            known = self._settings.get(key)
+    def _route(self, scheme: str, netloc: str) -> tuple[str | None, str | None]:
+        """The proxy URL (None: straight there) and the Authorization header for a host."""
+        key = (scheme, netloc)
+        with self._lock:
+            known = self._routes.get(key)
         if known is None:
-            known = super().merge_environment_settings(url, {}, None, None, None)
-            with self._settings_lock:
-                self._settings[key] = known
-        # a copy each time: requests hands the proxies on, and they must not be shared
-        merged = known.copy()
-        merged["proxies"] = dict(known["proxies"])
-        merged["stream"] = stream if stream is not None else known["stream"]
-        return merged
+            known = (_proxy(self.environ, scheme, netloc), _basic_auth(self.environ, netloc))
+            with self._lock:
+                self._routes[key] = known
+        return known
+
+    def _manager(self, proxy: str | None, secure: bool) -> urllib3.PoolManager:
+        """The pools for HTTPS (``secure``) or plain HTTP URLs through ``proxy``: only the
+        former need the TLS context, whose bundle takes tens of milliseconds to load."""
+        with self._lock:
+            manager = self._managers.get((proxy, secure))
+            if manager is None:
+                kw: dict[str, Any] = {"num_pools": self.pool_size, "maxsize": self.pool_size}
+                if secure:
+                    if self._context is None:
+                        self._context = _tls_context(self.environ)
+                    kw["ssl_context"] = self._context
+                if proxy is None:
+                    manager = urllib3.PoolManager(**kw)
+                else:
+                    credentials = urlsplit(proxy)
+                    if credentials.username is not None:
+                        login = f"{unquote(credentials.username)}:"
+                        login += unquote(credentials.password or "")
+                        kw["proxy_headers"] = make_headers(proxy_basic_auth=login)
+                    manager = urllib3.ProxyManager(proxy, **kw)
+                self._managers[(proxy, secure)] = manager
+            return manager
 
 
 def make_session(
-    retries: int = 0, backoff: float = 0.2, timeout: float = 15, pool_size: int = 16
-) -> requests.Session:
-    """A session for index pages, with ``timeout`` seconds per request unless the caller gives
-    one, keeping up to ``pool_size`` connections per host; ``retries`` urllib3 retries (none by
-    default: the index client has its own, under one deadline)."""
-    adapter = _Adapter(
-        timeout,
-        max_retries=retry_policy(retries, backoff),
-        pool_connections=pool_size,
-        pool_maxsize=pool_size,
-    )
-    session = _Session()
-    # an index operator (and a fault-injecting test proxy) can tell depbot's lookups from pip's
-    session.headers["User-Agent"] = f"depbot/{__version__} {requests.utils.default_user_agent()}"
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+    retries: int = 0,
+    backoff: float = 0.2,
+    timeout: float = 15,
+    pool_size: int = 16,
+    environ: Mapping[str, str] | None = None,
+) -> IndexSession:
+    """A session for index pages (``IndexSession``)."""
+    return IndexSession(retries, backoff, timeout, pool_size, environ)
+
+
+def _tls_context(environ: Mapping[str, str]) -> ssl.SSLContext:
+    bundle = environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE")
+    if not bundle:
+        import certifi  # here: a run answered from the store never needs it
+
+        bundle = certifi.where()
+    context = create_urllib3_context()  # verifies the peer and its host name
+    if Path(bundle).is_dir():
+        context.load_verify_locations(capath=bundle)
+    else:
+        context.load_verify_locations(cafile=bundle)
+    return context
+
+
+def _proxy(environ: Mapping[str, str], scheme: str, netloc: str) -> str | None:
+    """The proxy for ``scheme://netloc`` that the environment names, as curl and requests
+    read it; None when there is none or ``no_proxy`` says to go straight there."""
+
+    def variable(name: str) -> str:
+        lower = environ.get(name, "")
+        if lower or (name == "http_proxy" and "REQUEST_METHOD" in environ):
+            return lower  # a CGI program's HTTP_PROXY is the client's Proxy: header
+        return environ.get(name.upper(), "")
+
+    proxy = variable(f"{scheme}_proxy") or variable("all_proxy")
+    if not proxy or _bypassed(variable("no_proxy"), netloc, scheme):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def _bypassed(no_proxy: str, netloc: str, scheme: str) -> bool:
+    parts = urlsplit(f"//{netloc}")
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        port = None
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        if address is not None:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                pass
+        name = entry.lstrip(".")
+        if host == name or host.endswith(f".{name}") or f"{host}:{port}" == name:
+            return True
+    return False
+
+
+def _basic_auth(environ: Mapping[str, str], netloc: str) -> str | None:
+    """The Authorization header for the credentials in ``netloc``, else for ``netloc``'s host
+    in the netrc file; None when there are none."""
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at:
+        user, _, password = userinfo.partition(":")
+        login = f"{unquote(user)}:{unquote(password)}"
+    else:
+        found = _netrc_login(environ, hostport.rpartition(":")[0] or hostport)
+        if found is None:
+            return None
+        login = found
+    return make_headers(basic_auth=login)["authorization"]
+
+
+def _netrc_login(environ: Mapping[str, str], host: str) -> str | None:
+    given = environ.get("NETRC")
+    candidates = [Path(given)] if given else [Path("~/.netrc"), Path("~/_netrc")]
+    for candidate in candidates:
+        try:
+            path = candidate.expanduser()
+            if not path.is_file():
+                continue
+            entry = netrc.netrc(str(path)).authenticators(host.strip("[]"))
+        except (OSError, netrc.NetrcParseError, RuntimeError):
+            # RuntimeError: no home folder to expand ~ in; an unreadable netrc is no netrc
+            continue
+        if entry is not None:
+            login, account, password = entry
+            return f"{login or account or ''}:{password or ''}"
+        return None
+    return None

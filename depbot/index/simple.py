@@ -15,6 +15,7 @@ page that still cannot be read raises IndexLookupError saying why, after how man
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,7 +39,7 @@ from depbot.index.page import (
 from depbot.models import NormalizedName, Release
 
 if TYPE_CHECKING:
-    import requests
+    from depbot.index.http import IndexSession, Response
 
 __all__ = ["ACCEPT", "DEADLINE", "LazySession", "SimpleIndex", "redacted"]
 
@@ -65,7 +66,7 @@ class _Transient(Exception):
 
 class SimpleIndex(Index):
     """One simple index at ``url`` (``…/simple/``); HTTP goes through ``session`` (a
-    ``requests.Session`` or a ``LazySession``, without retries of its own); ``store`` (None:
+    ``IndexSession`` or a ``LazySession``, without retries of its own); ``store`` (None:
     nothing remembered) keeps page entries, trusted for ``freshness`` seconds.
 
     One page gets up to ``attempts`` attempts within ``deadline`` seconds, each request waiting
@@ -76,7 +77,7 @@ class SimpleIndex(Index):
     def __init__(
         self,
         url: str,
-        session: requests.Session | LazySession,
+        session: IndexSession | LazySession,
         store: PageStore | None = None,
         freshness: float = 0.0,
         clock: Callable[[], float] = time.time,
@@ -162,13 +163,12 @@ class SimpleIndex(Index):
         self, name: NormalizedName, page_url: str, known: PageEntry | None, deadline: float
     ) -> PageEntry:
         """One attempt; raises _Transient, MalformedPage or IndexLookupError."""
-        import requests  # here: a run answered from the store never needs it
         from urllib3.exceptions import (
             HTTPError,
             IncompleteRead,
             NewConnectionError,
             ProtocolError,
-            ReadTimeoutError,
+            SSLError,
         )
         from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
@@ -197,16 +197,14 @@ class SimpleIndex(Index):
                 etag = response.headers.get("ETag")
                 modified = response.headers.get("Last-Modified")
                 body = _read_body(response, deadline)
-        except (requests.Timeout, ReadTimeoutError) as e:
-            raise _Transient("timed out") from e
-        except (IncompleteRead, ProtocolError, requests.exceptions.ChunkedEncodingError) as e:
+        except (IncompleteRead, ProtocolError) as e:
             # the connection closed before the body's announced end (IncompleteRead)
             raise _Transient(f"sent a truncated body ({_one_line(_cause(e))})") from e
-        except requests.exceptions.SSLError as e:
-            reason = self._scrub(str(e))
-            raise IndexLookupError(f"{name}: {shown} could not be read: {reason}") from None
-        except (requests.RequestException, HTTPError) as e:
+        except (HTTPError, OSError) as e:
             cause = _cause(e)
+            if isinstance(cause, (SSLError, ssl.SSLError)):
+                reason = self._scrub(_one_line(cause))
+                raise IndexLookupError(f"{name}: {shown} could not be read: {reason}") from None
             # urllib3 files a refused connection under its timeouts
             timed_out = isinstance(cause, (TimeoutError, Urllib3Timeout))
             if timed_out and not isinstance(cause, NewConnectionError):
@@ -219,7 +217,7 @@ class SimpleIndex(Index):
         return PageEntry(now, releases, etag, modified)
 
 
-def _read_body(response: requests.Response, deadline: float) -> bytes:
+def _read_body(response: Response, deadline: float) -> bytes:
     """The whole body, read as it arrives (a server that trickles it cannot outlast the
     deadline by more than one read); one chunk is used as it is, not copied."""
     chunks = []
@@ -231,7 +229,7 @@ def _read_body(response: requests.Response, deadline: float) -> bytes:
 
 
 def _cause(error: BaseException) -> BaseException:
-    """The innermost reason of an HTTP error that requests and urllib3 wrapped."""
+    """The innermost reason of an HTTP error that urllib3 wrapped."""
     seen = {id(error)}
     while True:
         inner = getattr(error, "reason", None)
@@ -261,12 +259,12 @@ def _parse(name: NormalizedName, content_type: str, body: bytes) -> Sequence[Rel
 
 
 class LazySession:
-    """A ``requests.Session`` (``depbot.index.http.make_session``) made on the first request,
-    so that a run answered from the page store never imports the HTTP client."""
+    """An ``IndexSession`` (``depbot.index.http.make_session``) made on the first request, so
+    that a run answered from the page store builds no pool and no TLS context."""
 
     def __init__(self, pool_size: int = 16) -> None:
         self.pool_size = pool_size
-        self._session: requests.Session | None = None
+        self._session: IndexSession | None = None
         self._lock = threading.Lock()
 
     def get(
@@ -275,13 +273,14 @@ class LazySession:
         headers: Mapping[str, str],
         stream: bool = False,
         timeout: float | None = None,
-    ) -> requests.Response:
+    ) -> Response:
         with self._lock:
             if self._session is None:
                 from depbot.index.http import make_session
 
                 self._session = make_session(pool_size=self.pool_size)
-        return self._session.get(url, headers=headers, stream=stream, timeout=timeout)
+            session = self._session
+        return session.get(url, headers=headers, stream=stream, timeout=timeout)
 
 
 def redacted(url: str) -> str:

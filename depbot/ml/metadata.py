@@ -170,7 +170,7 @@ def http_fetch(pool_size: int = 4, timeout: float = 30.0) -> Fetch:
     session = LazySession(pool_size)
 
     def fetch(url: str, accept: str, limit: int) -> tuple[int, str, bytes | None]:
-        import requests
+        from urllib3.exceptions import HTTPError
 
         deadline = time.monotonic() + timeout
         try:
@@ -183,7 +183,7 @@ def http_fetch(pool_size: int = 4, timeout: float = 30.0) -> Fetch:
                 body: bytes | None = None
                 if not (declared.isdigit() and int(declared) > limit):
                     body = _read_until(response.raw, limit + 1, deadline, redacted(url))
-        except requests.RequestException as exc:
+        except HTTPError as exc:
             raise OSError(str(exc)) from exc
         return status, content_type, body if body is not None and len(body) <= limit else None
 

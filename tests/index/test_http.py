@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import ssl
 import threading
 import time
@@ -10,10 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 import pytest
-import requests
+import urllib3
 
+from depbot.index import http
 from depbot.index.http import make_session
 from tests.support.index_server import IndexServer, serve_index
 from tests.support.wheels import Dist
@@ -43,8 +46,9 @@ def test_the_last_error_is_returned_when_retries_run_out(server: IndexServer) ->
 
 def test_requests_get_the_default_timeout(server: IndexServer) -> None:
     server.latency = 0.3
-    with pytest.raises(requests.exceptions.ConnectionError):
+    with pytest.raises(urllib3.exceptions.MaxRetryError) as raised:
         make_session(retries=0, timeout=0.05).get(server.url + PAGE)
+    assert isinstance(raised.value.reason, urllib3.exceptions.ReadTimeoutError)
 
 
 def test_an_explicit_timeout_wins(server: IndexServer) -> None:
@@ -104,7 +108,9 @@ class _Slow(BaseHTTPRequestHandler):
         self.wfile.write(b"ok")
 
 
-def test_tls_connections_share_one_verifying_context(tmp_path: Path) -> None:
+def test_tls_connections_share_one_verifying_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cert, key = self_signed(tmp_path, "localhost")
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
@@ -112,69 +118,125 @@ def test_tls_connections_share_one_verifying_context(tmp_path: Path) -> None:
     httpd.daemon_threads = True
     httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
+    made: list[ssl.SSLContext] = []
+    real = http._tls_context
+    monkeypatch.setattr(http, "_tls_context", lambda env: made.append(real(env)) or made[-1])
     try:
         port = httpd.server_address[1]
-        session = make_session(retries=0)
+        # the bundle comes from the environment, as requests and curl read it
+        session = make_session(retries=0, environ={"REQUESTS_CA_BUNDLE": str(cert)})
         url = f"https://localhost:{port}/simple/alpha/"
-
-        def get(_: int) -> int:
-            # per request: requests lets REQUESTS_CA_BUNDLE win over ``session.verify``
-            return session.get(url, verify=str(cert)).status_code
-
         with ThreadPoolExecutor(4) as pool:
-            statuses = list(pool.map(get, range(4)))
+            statuses = list(pool.map(lambda _: session.get(url).status_code, range(4)))
         assert statuses == [200] * 4
         assert len(_Slow.clients) == 4  # four connections, four handshakes
-        adapter = session.get_adapter(url)
-        assert len(adapter._contexts) == 1  # type: ignore[attr-defined]
-        with pytest.raises(requests.exceptions.SSLError):
-            session.get(f"https://127.0.0.1:{port}/", verify=str(cert))  # not the cert's name
+        assert len(made) == 1  # one context, the bundle loaded once
+        with pytest.raises(urllib3.exceptions.MaxRetryError) as raised:
+            session.get(f"https://127.0.0.1:{port}/")  # not the cert's name
+        assert isinstance(raised.value.reason, urllib3.exceptions.SSLError)
+        stranger = make_session(retries=0, environ={"CURL_CA_BUNDLE": str(tmp_path)})
+        with pytest.raises(urllib3.exceptions.MaxRetryError):
+            stranger.get(url)  # a folder without the cert: not trusted
     finally:
         httpd.shutdown()
         httpd.server_close()
 
 
 class _ForwardProxy(BaseHTTPRequestHandler):
-    """An HTTP forward proxy that answers every request itself, noting its absolute URL."""
+    """An HTTP forward proxy (or an index) that answers every request itself, noting the URL
+    and the Authorization header it was sent."""
 
-    seen: ClassVar[list[str]] = []
+    seen: ClassVar[list[tuple[str, str | None]]] = []
 
     def log_message(self, format: str, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
-        self.seen.append(self.path)
-        body = b"through the proxy"
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        body = b"answered here"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
 
-def test_the_environment_decides_the_proxy_per_host_every_time(
-    server: IndexServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+@pytest.fixture
+def answering() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
     _ForwardProxy.seen = []
     try:
-        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "all_proxy"):
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.server_address[1]}")
-        monkeypatch.setenv("no_proxy", "127.0.0.1")
-        session = make_session()
-        far = "http://index.invalid/simple/alpha/"
-        for _ in range(2):  # the remembered answer is the environment's, request after request
-            assert session.get(far).text == "through the proxy"
-        assert session.get(server.url + PAGE).status_code == 200  # NO_PROXY: straight there
-        assert _ForwardProxy.seen == [far, far]
-        # a request's own proxies still win over the environment
-        assert session.get(server.url + PAGE, proxies={"http": session_proxy(proxy)}).ok
-        assert _ForwardProxy.seen[-1] == server.url + PAGE
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
     finally:
-        proxy.shutdown()
-        proxy.server_close()
+        httpd.shutdown()
+        httpd.server_close()
 
 
-def session_proxy(proxy: ThreadingHTTPServer) -> str:
-    return f"http://127.0.0.1:{proxy.server_address[1]}"
+def test_the_environment_decides_the_proxy_per_host_every_time(
+    server: IndexServer, answering: str
+) -> None:
+    env = {"http_proxy": answering, "NO_PROXY": "example.org, 127.0.0.0/8"}
+    session = make_session(environ=env)
+    far = "http://index.invalid/simple/alpha/"
+    for _ in range(2):  # the remembered route is the environment's, request after request
+        assert session.get(far).text == "answered here"
+    assert session.get(server.url + PAGE).status_code == 200  # NO_PROXY's network: straight
+    assert [url for url, _ in _ForwardProxy.seen] == [far, far]
+    # without NO_PROXY, the same host goes through the proxy
+    assert make_session(environ={"HTTP_PROXY": answering}).get(server.url + PAGE).ok
+    assert _ForwardProxy.seen[-1][0] == server.url + PAGE
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "url", "bypassed"),
+    [
+        ("*", "http://a.example/", True),
+        ("example.org", "http://pkgs.example.org/", True),
+        (".example.org", "http://example.org/", True),
+        ("example.org", "http://notexample.org/", False),
+        ("a.example:8080", "http://a.example:8080/", True),
+        ("a.example:8080", "http://a.example/", False),
+        ("10.0.0.0/8", "http://10.1.2.3/", True),
+        ("10.0.0.0/8", "http://[::1]/", False),
+        ("::1", "http://[::1]:81/", True),
+        ("", "http://a.example/", False),
+    ],
+)
+def test_no_proxy_entries(no_proxy: str, url: str, bypassed: bool) -> None:
+    parts = urlsplit(url)
+    proxy = http._proxy(
+        {"http_proxy": "proxy.example:3128", "no_proxy": no_proxy}, "http", parts.netloc
+    )
+    assert proxy == (None if bypassed else "http://proxy.example:3128")
+
+
+def test_a_cgi_programs_http_proxy_is_not_a_proxy() -> None:
+    assert http._proxy({"HTTP_PROXY": "evil:1", "REQUEST_METHOD": "GET"}, "http", "a") is None
+    assert (
+        http._proxy({"HTTPS_PROXY": "p:1", "REQUEST_METHOD": "GET"}, "https", "a") == "http://p:1"
+    )
+
+
+def test_credentials_come_from_the_url_else_from_netrc(answering: str, tmp_path: Path) -> None:
+    netrc_file = tmp_path / "netrc"
+    netrc_file.write_text("machine 127.0.0.1 login alice password s3cret\n")
+    netrc_file.chmod(0o600)
+    port = answering.rpartition(":")[2]
+    session = make_session(environ={"NETRC": str(netrc_file)})
+    assert session.get(f"http://bob:t%40ken@127.0.0.1:{port}/simple/").ok
+    assert session.get(f"{answering}/simple/").ok
+    nobody = make_session(environ={"NETRC": str(tmp_path / "absent")})
+    assert nobody.get(f"{answering}/simple/").ok
+    (url_given, first), (_, second), (_, third) = _ForwardProxy.seen
+    assert url_given == "/simple/"  # the credentials are not in the request line
+    assert first == "Basic " + base64.b64encode(b"bob:t@ken").decode()
+    assert second == "Basic " + base64.b64encode(b"alice:s3cret").decode()
+    assert third is None
+
+
+def test_a_response_body_left_unread_does_not_reach_the_next_request(answering: str) -> None:
+    session = make_session()
+    with session.get(f"{answering}/one", stream=True) as response:
+        assert response.raw.read(3) == b"ans"
+    assert session.get(f"{answering}/two").content == b"answered here"
+    assert [url for url, _ in _ForwardProxy.seen] == ["/one", "/two"]
