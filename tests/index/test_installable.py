@@ -18,6 +18,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from depbot.index.cache import PageStore
 from depbot.index.http import make_session
 from depbot.index.page import JSON_TYPE
 from depbot.index.simple import SimpleIndex
@@ -106,6 +107,11 @@ CASES: dict[str, dict[str, list[tuple[str, str | None, bool]]]] = {
     "minor-tag": {"1.0": [("py311-none-any", None, N)]},
     "interpreter-only": {"1.0": [("cp312-none-any", None, N)]},
     "compressed-tags": {"1.0": [("cp310.cp311-cp310.cp311-linux_x86_64", None, N)]},
+    # the same tags for several platforms are one install shape: depbot keeps one of them
+    "platforms": {"2.0": [("cp312-cp312-win_amd64", ">=3.12", N),
+                          ("cp312-cp312-linux_x86_64", ">=3.12", N),
+                          ("cp310-cp310-macosx_11_0_arm64", ">=3.10", N),
+                          ("cp310-cp310-linux_x86_64", ">=3.10", N)]},
 }  # fmt: skip
 
 
@@ -164,12 +170,24 @@ def depbots_choice(index: SimpleIndex, python: str) -> dict[str, str]:
     return chosen
 
 
+class _NoRequests:
+    def get(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("the store should have answered")
+
+
 @pytest.mark.slow
 def test_depbot_chooses_what_pip_chooses_for_each_python(tmp_path: Path) -> None:
     with serve_index(tmp_path / "index") as server:
         (tmp_path / "index" / "files").mkdir(parents=True, exist_ok=True)
         publish(tmp_path / "index", server.overrides)
         index = SimpleIndex(server.url, make_session())
+        # and from the page store, which keeps one file per install shape
+        store = PageStore(tmp_path / "store")
+        filling = SimpleIndex(server.url, make_session(), store, 600)
+        for case in CASES:
+            filling.releases(canonicalize_name(case))
+        stored = SimpleIndex(server.url, _NoRequests(), store, 600)  # type: ignore[arg-type]
         for python in PYTHONS:
             pip = pips_choice(server.url, python, tmp_path / f"pip-{python}")
             assert depbots_choice(index, python) == pip, python
+            assert depbots_choice(stored, python) == pip, python
