@@ -288,6 +288,8 @@ def run_batch(
         if not kept:
             return outcome("rolled-back")
         files = prober.files(kept)
+        # a move to another variant also moves the index line of the lockfiles' sources
+        sources = prober.relocked(kept).sources
     except LockTimeout as exc:
         # a tool hung (on the index, most likely): nothing is the updates' fault
         return outcome("failed", message=f"the lock tool timed out: {exc}")
@@ -312,6 +314,7 @@ def run_batch(
         direct=direct,
     )
     changed = {p: t.encode() for p, t in files.items() if t != prober.original[p]}
+    changed.update({p: t.encode() for p, t in sources.items()})
     result = tools.forge.publish(batch.id, changed, record)
     if result.status == "conflict":
         return outcome("failed", kept, message=result.message, branch=True, moved=moved)

@@ -64,6 +64,9 @@ class RelockResult:
     """The updates every new lockfile carries at their targets, in batch order."""
     unresolvable: tuple[RolledBack, ...] = ()
     """Updates left out: ``unresolvable``, or ``python-missing`` (not remembered)."""
+    sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Sources (``requirements.in``…) whose variant index line moved with a kept update
+    (``…/whl/cu118`` → ``…/whl/cu126``) → their new text: published with the lockfiles."""
 
 
 def _unit_key(update: Update) -> str:
@@ -280,7 +283,9 @@ def relock(
     if not active:
         return RelockResult({}, (), tuple(skipped))
     try:
-        return RelockResult(_relock_all(relocker, lockfiles, active), tuple(active), tuple(skipped))
+        return _with_sources(
+            repo, lockfiles, _relock_all(relocker, lockfiles, active), active, skipped
+        )
     except _Conflict as exc:
         relocker.check_source(exc.lockfile)
     accepted: list[Update] = []
@@ -293,7 +298,26 @@ def relock(
             continue
         accepted += unit
     files = _relock_all(relocker, lockfiles, accepted) if accepted else {}
-    return RelockResult(files, tuple(accepted), (*skipped, *rolled))
+    return _with_sources(repo, lockfiles, files, accepted, (*skipped, *rolled))
+
+
+def _with_sources(
+    repo: Path,
+    lockfiles: Sequence[Lockfile],
+    files: Mapping[str, str],
+    kept: Sequence[Update],
+    left_out: Sequence[RolledBack],
+) -> RelockResult:
+    """The result, with the sources of the relocked lockfiles whose index lines the kept
+    updates move to another variant (as ``_relabelled`` rewrote them for the compile)."""
+    sources: dict[str, str] = {}
+    for lockfile in lockfiles:
+        path = str(lockfile.path)
+        if path in files:
+            wanted = [u for u in kept if path in u.lockfiles]
+            texts, _ = _relabelled(repo, lockfile, wanted)
+            sources.update({p: t for p, t in texts.items() if p not in files})
+    return RelockResult(dict(files), tuple(kept), tuple(left_out), sources)
 
 
 def moved_pins(

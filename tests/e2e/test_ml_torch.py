@@ -120,6 +120,14 @@ def test_a_cu118_lockfile_moves_as_one_unit_to_the_last_cu118_set(tmp_path: Path
         assert f"--extra-index-url {cu118}\n" in published and cu126 not in published
         major = project.show("depbot/major-torch")
         assert f"--extra-index-url {cu126}\n" in major and cu118 not in major
+        # the source moves with it, so the next pip-compile stays on cu126; the minor's does not
+        source, before = (
+            project.show(b, "requirements.in") for b in ("depbot/major-torch", "HEAD")
+        )
+        assert cu118 in before and source == before.replace(cu118, cu126)
+        assert project.show("depbot/minor", "requirements.in") == project.show(
+            "HEAD", "requirements.in"
+        )
         for branch in ("depbot/minor", "depbot/major-torch"):
             no_numpy2_below_torch_2_3(project, branch)
         assert "ok" in fresh_install_passes(project, "depbot/minor", tmp_path / "fresh")
