@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast, overload
+from typing import Any, TypeVar, cast, overload
 
 import msgspec
 from packaging.version import Version
@@ -36,6 +36,7 @@ __all__ = ["PageEntry", "PageStore", "StoredFiles", "StoredReleases"]
 
 _FORMAT = 4
 _UNSEEN: Any = object()
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,28 @@ class PageStore:
                 shutil.rmtree(folder, ignore_errors=True)
 
 
-class StoredReleases(Sequence[Release]):
+class _Stored(Sequence[_T]):
+    """A sequence the store decodes when used: equal to, and hashed as, the tuple of its
+    items."""
+
+    __slots__ = ()
+
+    def _whole(self) -> tuple[_T, ...]:
+        return tuple(self)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return self._whole() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._whole())
+
+    def __repr__(self) -> str:
+        return repr(self._whole())
+
+
+class StoredReleases(_Stored[Release]):
     """A page's releases as the store keeps them, ascending, each made when first used.
 
     ``candidates`` walks them from the newest down to the pin: a plan makes the few releases
@@ -172,19 +194,8 @@ class StoredReleases(Sequence[Release]):
     def __reversed__(self) -> Iterator[Release]:
         return map(self._release, reversed(range(len(self._rows))))
 
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence):
-            return tuple(self) == tuple(other)
-        return NotImplemented
 
-    def __hash__(self) -> int:
-        return hash(tuple(self))
-
-    def __repr__(self) -> str:
-        return repr(tuple(self))
-
-
-class StoredFiles(Sequence[DistFile]):
+class StoredFiles(_Stored[DistFile]):
     """A release's files as the store keeps them, decoded when used (iterating decodes only
     as far as the caller reads).
 
@@ -198,7 +209,7 @@ class StoredFiles(Sequence[DistFile]):
         self._texts = texts
         self._decoded: tuple[DistFile, ...] | None = None
 
-    def _files(self) -> tuple[DistFile, ...]:
+    def _whole(self) -> tuple[DistFile, ...]:
         if self._decoded is None:
             self._decoded = tuple(self._each())
         return self._decoded
@@ -215,7 +226,7 @@ class StoredFiles(Sequence[DistFile]):
     @overload
     def __getitem__(self, index: slice) -> tuple[DistFile, ...]: ...
     def __getitem__(self, index: int | slice) -> DistFile | tuple[DistFile, ...]:
-        return self._files()[index]
+        return self._whole()[index]
 
     def __len__(self) -> int:
         return self._lines.count("\n")
@@ -223,17 +234,6 @@ class StoredFiles(Sequence[DistFile]):
     def __iter__(self) -> Iterator[DistFile]:
         # decoded as far as the caller reads: an installability check stops at the first fit
         return iter(self._decoded) if self._decoded is not None else self._each()
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence):
-            return self._files() == tuple(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._files())
-
-    def __repr__(self) -> str:
-        return repr(self._files())
 
 
 def _text(value: object) -> str | None:

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import urllib3
 from urllib3.util import Timeout, make_headers
@@ -175,25 +175,16 @@ class IndexSession:
                 if proxy is None:
                     manager = urllib3.PoolManager(**kw)
                 else:
-                    credentials = urlsplit(proxy)
-                    if credentials.username is not None:
-                        login = f"{unquote(credentials.username)}:"
-                        login += unquote(credentials.password or "")
+                    login = _login(urlsplit(proxy))
+                    if login is not None:
                         kw["proxy_headers"] = make_headers(proxy_basic_auth=login)
                     manager = urllib3.ProxyManager(proxy, **kw)
                 self._managers[(proxy, secure)] = manager
             return manager
 
 
-def make_session(
-    retries: int = 0,
-    backoff: float = 0.2,
-    timeout: float = 15,
-    pool_size: int = 16,
-    environ: Mapping[str, str] | None = None,
-) -> IndexSession:
-    """A session for index pages (``IndexSession``)."""
-    return IndexSession(retries, backoff, timeout, pool_size, environ)
+make_session = IndexSession
+"""A session for index pages: the name its callers know."""
 
 
 def _tls_context(environ: Mapping[str, str]) -> ssl.SSLContext:
@@ -257,16 +248,16 @@ def _bypassed(no_proxy: str, netloc: str, scheme: str) -> bool:
 def _basic_auth(environ: Mapping[str, str], netloc: str) -> str | None:
     """The Authorization header for the credentials in ``netloc``, else for ``netloc``'s host
     in the netrc file; None when there are none."""
-    userinfo, at, hostport = netloc.rpartition("@")
-    if at:
-        user, _, password = userinfo.partition(":")
-        login = f"{unquote(user)}:{unquote(password)}"
-    else:
-        found = _netrc_login(environ, hostport.rpartition(":")[0] or hostport)
-        if found is None:
-            return None
-        login = found
-    return make_headers(basic_auth=login)["authorization"]
+    parts = urlsplit(f"//{netloc}")
+    login = _login(parts) or _netrc_login(environ, parts.hostname or "")
+    return None if login is None else make_headers(basic_auth=login)["authorization"]
+
+
+def _login(parts: SplitResult) -> str | None:
+    """``user:password`` of a URL that carries them (percent-decoded); None otherwise."""
+    if parts.username is None:
+        return None
+    return f"{unquote(parts.username)}:{unquote(parts.password or '')}"
 
 
 def _netrc_login(environ: Mapping[str, str], host: str) -> str | None:
@@ -277,7 +268,7 @@ def _netrc_login(environ: Mapping[str, str], host: str) -> str | None:
             path = candidate.expanduser()
             if not path.is_file():
                 continue
-            entry = netrc.netrc(str(path)).authenticators(host.strip("[]"))
+            entry = netrc.netrc(str(path)).authenticators(host)
         except (OSError, netrc.NetrcParseError, RuntimeError):
             # RuntimeError: no home folder to expand ~ in; an unreadable netrc is no netrc
             continue

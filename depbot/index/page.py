@@ -45,9 +45,9 @@ _META_VERSION = re.compile(
 )
 _CONTENT = re.compile(r"""content\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[-_.]+")
+_UNSEEN: Any = object()
 # what an HTML project page without a single file still says about itself (PEP 503's example,
 # PyPI, pypiserver, devpi, Artifactory, Nexus): an error or maintenance page says neither
-_UNSEEN: Any = object()
 _EMPTY_PAGE = re.compile(r"links\s+for|pypi:repository-version", re.IGNORECASE)
 
 
