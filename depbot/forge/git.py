@@ -161,16 +161,25 @@ def _remove_worktrees(common: Path, inside: Path) -> None:
         root = inside.resolve()
         for admin in sorted(entries.iterdir()):
             gitdir = admin / "gitdir"
-            if gitdir.is_file():
+            if _whole_line(gitdir):
                 dot_git = _linked(gitdir)
                 if not dot_git.is_relative_to(root):
                     continue  # the user's
                 shutil.rmtree(dot_git.parent, ignore_errors=True)
             elif not _SCRATCH_ENTRY.match(admin.name):
-                continue  # without a gitdir, not one git could have made for depbot
+                continue  # without a whole gitdir, not one git could have made for depbot
             shutil.rmtree(admin, ignore_errors=True)
         with contextlib.suppress(OSError):
             entries.rmdir()  # as git leaves it: no ``worktrees`` folder once none is left
+
+
+def _whole_line(file: Path) -> bool:
+    """Whether ``file`` holds what git writes there, a line with its line break: a ``git
+    worktree add`` killed while writing ``gitdir`` leaves it empty or cut short."""
+    try:
+        return file.read_bytes().endswith(b"\n")
+    except OSError:
+        return False
 
 
 def _linked(file: Path, prefix: str = "") -> Path:

@@ -90,6 +90,17 @@ def test_an_entry_killed_before_its_gitdir_was_written_is_removed(repo: Path, lo
     assert fsck(repo).returncode == 0
 
 
+@pytest.mark.parametrize("written", ["", "/tmp/pytest-of-root/pro"], ids=["empty", "cut-short"])
+def test_an_entry_killed_while_its_gitdir_was_written_is_removed(repo: Path, written: str) -> None:
+    admin = half_added(repo, "checkout", None)
+    (admin / "gitdir").write_text(written)  # git writes the path and a line break
+
+    repair(repo, depbot_dir(repo))
+
+    assert entries(repo) == []
+    assert fsck(repo).returncode == 0
+
+
 def test_a_publishing_worktree_of_an_older_depbot_is_removed(repo: Path) -> None:
     state = depbot_dir(repo)
     leftover = state / "worktrees" / "minor"
